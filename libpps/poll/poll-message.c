@@ -1,0 +1,454 @@
+/*
+ * poll-message.c - one message, as RETR streams it.
+ *
+ * begin: the ledger settles recipients left "in doubt" by a crash, and a
+ *        header reader starts.
+ * data:  header bytes go to the reader; when the block is complete the
+ *        message is routed, the recipients that do not have it yet are
+ *        announced in the ledger (durably), and the delivery begins with
+ *        the trace header and the header block; later bytes stream on.
+ * end:   commit (durable) and record each recipient's outcome; then the
+ *        message is settled: complete (and queued for DELE), retried for
+ *        the fallback user, or left on the server for the next poll.
+ *
+ * Nothing here returns an error to the POP3 engine unless the poll must
+ * stop: a failed message is recorded and the next one goes on.
+ */
+#include <string.h>
+#include <time.h>
+
+#include "../core/internal.h"
+#include "poll-internal.h"
+
+/* RFC 5321 4.5.3.1.3: a reverse path is at most 256 octets. */
+#define SENDER_MAX 257
+
+/* The list entry of message `number` (entries are in number order). */
+static const char *uid_of(const poll_ctx *ctx, unsigned int number)
+{
+    size_t lo = 0, hi = ctx->list->count;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        unsigned int n = ctx->list->entries[mid].number;
+        if (n == number)
+            return ctx->uids[mid];
+        if (n < number)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+void pps__poll_message_reset(poll_ctx *ctx)
+{
+    poll_message *m = &ctx->msg;
+    size_t i;
+
+    pps_header_reader_free(m->headers);
+    for (i = 0; i < m->rcpt_count; i++)
+        pps__free(m->rcpts[i]);
+    pps__free(m->rcpts);
+    pps__free(m->dedup_key);
+    memset(m, 0, sizeof(*m));
+}
+
+static int message_failed(poll_ctx *ctx, int err)
+{
+    if (ctx->msg.error == 0)
+        ctx->msg.error = err;
+    ctx->msg.state = MSG_DRAIN;
+    return err;
+}
+
+/* --- choosing the recipients ---------------------------------------------- */
+
+static int has_rcpt(const poll_message *m, const char *rcpt)
+{
+    size_t i;
+
+    for (i = 0; i < m->rcpt_count; i++)
+        if (strcmp(m->rcpts[i], rcpt) == 0)
+            return 1;
+    return 0;
+}
+
+static int add_rcpt(poll_ctx *ctx, const char *rcpt)
+{
+    poll_message *m = &ctx->msg;
+    pps_ledger_rcpt_state st = PPS_LEDGER_RCPT_NONE;
+    char **grown;
+    int err;
+
+    if (has_rcpt(m, rcpt))
+        return 0;
+    if ((err = pps_ledger_recipient(&st, NULL, ctx->ledger, m->uid, rcpt)) <
+        0)
+        return err;
+    if (st == PPS_LEDGER_RCPT_DELIVERED)
+        return 0; /* has it already: never twice */
+    if (st == PPS_LEDGER_RCPT_FAILED_PERM) {
+        /* Refused for good before: the fallback user gets it instead,
+         * unless the profile wants such mail kept on the server. */
+        if (ctx->set.on_permanent_failure != PPS_PROFILE_FAILURE_FALLBACK ||
+            strcmp(rcpt, ctx->fallback) == 0)
+            return 0;
+        return add_rcpt(ctx, ctx->fallback);
+    }
+    grown = pps__realloc(m->rcpts, (m->rcpt_count + 1) * sizeof(*m->rcpts));
+    if (!grown)
+        return pps__error_oom();
+    m->rcpts = grown;
+    if (!(m->rcpts[m->rcpt_count] = pps__strdup(rcpt)))
+        return pps__error_oom();
+    m->rcpt_count++;
+    return 0;
+}
+
+static int choose_recipients(poll_ctx *ctx, pps_route_result **route)
+{
+    size_t i, n;
+    const char *key;
+    int err;
+
+    if ((err = pps_route(route, &ctx->policy, ctx->msg.headers)) < 0)
+        return err;
+    n = pps_route_result_count(*route);
+    for (i = 0; i < n; i++)
+        if ((err = add_rcpt(ctx, pps_route_result_recipient(*route, i))) < 0)
+            return err;
+    key = pps_route_result_key(*route);
+    if (ctx->set.distribute && key &&
+        !(ctx->msg.dedup_key = pps__strdup(key)))
+        return pps__error_oom();
+    if (pps__log_enabled(PPS_LOG_DEBUG)) {
+        const char *why = NULL;
+        if (pps_route_result_explain(&why, *route) == 0)
+            pps__log(PPS_LOG_DEBUG, ctx->name, "message %s routed:\n%s",
+                     ctx->msg.uid, why);
+    }
+    return 0;
+}
+
+/* --- starting the delivery ------------------------------------------------ */
+
+/* The envelope sender: the Return-Path of the message, else NULL (the
+ * deliverer's configured default). */
+static const char *envelope_sender(const poll_ctx *ctx, char *buf,
+                                   size_t size)
+{
+    pps_header_field f;
+    size_t pos = 0;
+
+    if (pps_header_reader_find(&f, ctx->msg.headers, "Return-Path", &pos) ==
+            1 &&
+        pps_deliver_return_path(buf, size, f.value, f.value_len) >= 0)
+        return buf;
+    return NULL;
+}
+
+/* The lines put before the message: our trace header, and the router's
+ * warning when it fell back for a reason the user should see. */
+static size_t prepend_lines(const poll_ctx *ctx,
+                            const pps_route_result *route, char *buf,
+                            size_t size)
+{
+    const char *warning = pps_route_result_warning(route);
+    size_t len = 0;
+    int n;
+
+    if (ctx->set.trace_header) {
+        n = pps_route_trace_header(buf, size, ctx->set.server.host,
+                                   ctx->local_host, ctx->name, ctx->msg.uid,
+                                   time(NULL), "\r\n");
+        if (n > 0)
+            len = (size_t)n;
+    }
+    if (warning) {
+        n = pps__snprintf(buf + len, size - len, "%s\r\n", warning);
+        if (n > 0 && (size_t)n < size - len)
+            len += (size_t)n;
+    }
+    buf[len] = '\0';
+    return len;
+}
+
+static void record_outcomes(poll_ctx *ctx);
+
+static int start_delivery(poll_ctx *ctx)
+{
+    poll_message *m = &ctx->msg;
+    pps_route_result *route = NULL;
+    char sender_buf[SENDER_MAX];
+    char prepend[PPS_ROUTE_TRACE_HEADER_MAX + 512];
+    const char *sender, *raw;
+    size_t prepend_len, raw_len;
+    int err;
+
+    if ((err = choose_recipients(ctx, &route)) < 0)
+        goto done;
+    if (m->rcpt_count == 0) {
+        m->state = MSG_DRAIN; /* everyone has it already */
+        goto done;
+    }
+    if ((err = pps_ledger_intend(ctx->ledger, m->uid,
+                                 (const char *const *)m->rcpts,
+                                 m->rcpt_count)) < 0)
+        goto done;
+
+    sender = envelope_sender(ctx, sender_buf, sizeof(sender_buf));
+    prepend_len = prepend_lines(ctx, route, prepend, sizeof(prepend));
+    err = pps_deliver_begin(ctx->deliver, sender,
+                            (const char *const *)m->rcpts, m->rcpt_count,
+                            prepend_len ? prepend : NULL, prepend_len);
+    if (err < 0) {
+        record_outcomes(ctx); /* every recipient has its final status */
+        m->state = MSG_DRAIN;
+        err = 0;
+        goto done;
+    }
+    m->state = MSG_BODY;
+    raw = pps_header_reader_raw(m->headers, &raw_len);
+    if ((err = pps_deliver_write(ctx->deliver, raw, raw_len)) < 0) {
+        record_outcomes(ctx);
+        m->state = MSG_DRAIN;
+        err = 0;
+    }
+done:
+    pps_route_result_free(route);
+    if (err < 0)
+        message_failed(ctx, err);
+    return err;
+}
+
+/* --- recording the outcome ------------------------------------------------ */
+
+static void record_outcomes(poll_ctx *ctx)
+{
+    poll_message *m = &ctx->msg;
+    const pps_deliver_status *st;
+    size_t i, count = 0;
+    int err = 0;
+
+    st = pps_deliver_statuses(ctx->deliver, &count);
+    for (i = 0; i < count && err == 0; i++) {
+        switch (st[i].outcome) {
+        case PPS_DELIVER_DELIVERED:
+            err = pps_ledger_delivered(ctx->ledger, m->uid, st[i].recipient);
+            if (err == 0 && m->dedup_key)
+                err = pps_ledger_remember(ctx->ledger, m->dedup_key,
+                                          st[i].recipient, time(NULL));
+            ctx->report->recipients++;
+            pps__log(PPS_LOG_DEBUG, ctx->name, "message %s delivered to %s",
+                     m->uid, st[i].recipient);
+            break;
+        case PPS_DELIVER_PERMFAIL:
+            err = pps_ledger_failed(ctx->ledger, m->uid, st[i].recipient,
+                                    st[i].code, 1);
+            ctx->report->failed_perm++;
+            pps__log(PPS_LOG_WARN, ctx->name,
+                     "message %s refused for %s for good: %s", m->uid,
+                     st[i].recipient, st[i].text);
+            break;
+        case PPS_DELIVER_TEMPFAIL:
+        case PPS_DELIVER_PENDING:
+            err = pps_ledger_failed(ctx->ledger, m->uid, st[i].recipient,
+                                    st[i].code ? st[i].code : PPS_ETEMP, 0);
+            pps__log(PPS_LOG_WARN, ctx->name,
+                     "message %s not delivered to %s, will retry: %s", m->uid,
+                     st[i].recipient, st[i].text);
+            break;
+        }
+    }
+    if (err < 0) {
+        pps__poll_fail(ctx, err);
+        message_failed(ctx, err);
+    }
+}
+
+/* --- settling a message --------------------------------------------------- */
+
+typedef struct tally {
+    const char *fallback;
+    size_t delivered, perm, open;
+    int fallback_delivered, fallback_perm;
+} tally;
+
+static int count_rcpt(const char *rcpt, pps_ledger_rcpt_state state,
+                      time_t when, void *payload)
+{
+    tally *t = payload;
+    int is_fallback = strcmp(rcpt, t->fallback) == 0;
+
+    (void)when;
+    if (state == PPS_LEDGER_RCPT_DELIVERED) {
+        t->delivered++;
+        t->fallback_delivered |= is_fallback;
+    } else if (state == PPS_LEDGER_RCPT_FAILED_PERM) {
+        t->perm++;
+        t->fallback_perm |= is_fallback;
+    } else {
+        t->open++;
+    }
+    return 0;
+}
+
+static int queue(unsigned int **list, size_t *count, unsigned int number)
+{
+    unsigned int *grown = pps__realloc(*list, (*count + 1) * sizeof(**list));
+
+    if (!grown)
+        return pps__error_oom();
+    *list = grown;
+    (*list)[(*count)++] = number;
+    return 0;
+}
+
+static int complete(poll_ctx *ctx, unsigned int number, const char *uid)
+{
+    int err;
+
+    if ((err = pps_ledger_complete(ctx->ledger, uid)) < 0)
+        return pps__poll_fail(ctx, err);
+    ctx->report->delivered++;
+    if (!ctx->set.keep && (err = queue(&ctx->dele, &ctx->dele_count,
+                                       number)) < 0)
+        return pps__poll_fail(ctx, err);
+    return 1;
+}
+
+int pps__poll_settle(poll_ctx *ctx, unsigned int number, const char *uid)
+{
+    tally t;
+
+    memset(&t, 0, sizeof(t));
+    t.fallback = ctx->fallback;
+    if (pps_ledger_foreach_recipient(ctx->ledger, uid, count_rcpt, &t) < 0)
+        return 0;
+    if (t.delivered + t.perm == 0 || t.open > 0)
+        return 0; /* nothing yet, or a recipient to retry next poll */
+    if (t.perm == 0)
+        return complete(ctx, number, uid);
+
+    /* Someone refused it for good.  Never dropped: the fallback user gets
+     * it, or it stays on the server. */
+    if (ctx->set.on_permanent_failure != PPS_PROFILE_FAILURE_FALLBACK) {
+        pps__log(PPS_LOG_WARN, ctx->name,
+                 "message %s stays on the server: a recipient refused it "
+                 "(on_permanent_failure = keep)",
+                 uid);
+        return 0;
+    }
+    if (t.fallback_delivered)
+        return complete(ctx, number, uid);
+    if (t.fallback_perm) {
+        pps__log(PPS_LOG_ERROR, ctx->name,
+                 "message %s stays on the server: even the fallback user %s "
+                 "refused it",
+                 uid, ctx->fallback);
+        return 0;
+    }
+    if (queue(&ctx->again, &ctx->again_count, number) < 0)
+        pps__poll_fail(ctx, PPS_ENOMEM);
+    return 0;
+}
+
+/* --- the RETR callbacks ----------------------------------------------------- */
+
+static int on_begin(unsigned int number, void *payload)
+{
+    poll_ctx *ctx = payload;
+    poll_message *m = &ctx->msg;
+    int err;
+
+    if (ctx->opts->stop && *ctx->opts->stop)
+        return 1; /* stop before the next message; DELE and QUIT follow */
+    pps__poll_message_reset(ctx);
+    m->number = number;
+    m->uid = uid_of(ctx, number);
+    if (!m->uid) /* never asked for: the inventory gave it no key */
+        return pps__poll_fail(ctx, pps__error_set(PPS_ERROR,
+                                                  "message %u has no ledger "
+                                                  "key",
+                                                  number));
+    /* A crash during an earlier delivery leaves recipients "in doubt".
+     * We deliver again: a duplicate is possible, a loss is not. */
+    if ((err = pps_ledger_resolve_in_doubt(ctx->ledger, m->uid,
+                                           PPS_LEDGER_AT_LEAST_ONCE)) < 0)
+        return pps__poll_fail(ctx, err);
+    if ((err = pps_header_reader_new(&m->headers,
+                                     (size_t)ctx->set.header_limit)) < 0)
+        return pps__poll_fail(ctx, err);
+    m->state = MSG_HEADER;
+    return 0;
+}
+
+static int on_data(const char *buf, size_t len, void *payload)
+{
+    poll_ctx *ctx = payload;
+    poll_message *m = &ctx->msg;
+    size_t used = len;
+    int rc;
+
+    if (m->state == MSG_HEADER) {
+        rc = pps_header_reader_feed(m->headers, buf, len, &used);
+        if (rc < 0) {
+            message_failed(ctx, rc);
+            return 0;
+        }
+        if (rc == 0)
+            return 0;
+        if (start_delivery(ctx) < 0 || m->state != MSG_BODY)
+            return 0;
+        buf += used;
+        len -= used;
+    }
+    if (m->state == MSG_BODY && len > 0 &&
+        pps_deliver_write(ctx->deliver, buf, len) < 0) {
+        record_outcomes(ctx); /* the transaction is over */
+        m->state = MSG_DRAIN;
+    }
+    return 0;
+}
+
+static int on_end(unsigned int number, int status, unsigned long long octets,
+                  unsigned int flags, void *payload)
+{
+    poll_ctx *ctx = payload;
+    poll_message *m = &ctx->msg;
+    const char *uid = m->state != MSG_IDLE ? m->uid : uid_of(ctx, number);
+
+    (void)flags;
+    if (status == 0 && m->state == MSG_HEADER) {
+        /* The message ended inside its header block (no blank line). */
+        if (pps_header_reader_finish(m->headers) == 0)
+            start_delivery(ctx);
+    }
+    if (m->state == MSG_BODY) {
+        if (status == 0 && m->error == 0)
+            pps_deliver_commit(ctx->deliver); /* outcomes say the rest */
+        else
+            pps_deliver_abort(ctx->deliver);
+        record_outcomes(ctx);
+    }
+    if (status == 0) {
+        ctx->report->fetched++;
+        ctx->report->bytes += octets;
+    } else if (status != PPS_EUSER && uid) {
+        pps__log(PPS_LOG_WARN, ctx->name,
+                 "message %s not retrieved, will retry: %s", uid,
+                 pps_strerror(status));
+    }
+    if (uid)
+        pps__poll_settle(ctx, number, uid);
+    pps__poll_message_reset(ctx);
+    return 0;
+}
+
+const pps_retrieve_callbacks pps__poll_retrieve_callbacks = {
+    .version = PPS_RETRIEVE_CALLBACKS_VERSION,
+    .begin = on_begin,
+    .data = on_data,
+    .end = on_end,
+};
