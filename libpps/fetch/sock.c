@@ -146,19 +146,18 @@ static int resolve(struct addrinfo **out, const char *host, unsigned int port)
                          : gai_strerror(rc));
 }
 
-int pps__sock_connect(int *out_fd, const char *host, unsigned int port,
-                      int64_t deadline)
+int pps__sock_connect_list(int *out_fd, const struct addrinfo *list,
+                           const char *host, unsigned int port,
+                           int64_t deadline)
 {
-    struct addrinfo *res, *ai;
-    char addr[SOCK_ADDR_TEXT_MAX] = "", errbuf[128];
-    int rc, fd = -1, last = 0, count = 0, tried = 0, left, share;
+    const struct addrinfo *ai;
+    char addr[SOCK_ADDR_TEXT_MAX] = "none", errbuf[128];
+    int fd = -1, last = 0, count = 0, tried = 0, left, share;
 
     *out_fd = -1;
-    if ((rc = resolve(&res, host, port)) < 0)
-        return rc;
-    for (ai = res; ai && count < SOCK_MAX_ADDRESSES; ai = ai->ai_next)
+    for (ai = list; ai && count < SOCK_MAX_ADDRESSES; ai = ai->ai_next)
         count++;
-    for (ai = res; ai && tried < count; ai = ai->ai_next) {
+    for (ai = list; ai && tried < count; ai = ai->ai_next) {
         left = pps__remaining_ms(deadline);
         if (left == 0 && tried > 0)
             break;
@@ -168,26 +167,37 @@ int pps__sock_connect(int *out_fd, const char *host, unsigned int port,
         address_text(addr, sizeof(addr), ai);
         tried++;
         fd = connect_one(ai, tried == count ? deadline : pps__now_ms() + share);
-        if (fd >= 0)
-            break;
+        if (fd >= 0) {
+            *out_fd = fd;
+            return 0;
+        }
         last = -fd;
-    }
-    freeaddrinfo(res);
-    if (fd >= 0) {
-        *out_fd = fd;
-        return 0;
     }
     if (last == ETIMEDOUT || last == 0)
         return pps__error_set(PPS_ETIMEOUT,
                               "cannot connect to %s port %u: timed out "
                               "(%d of %d address(es) tried, last %s)",
                               host, port, tried, count, addr);
-    return pps__error_set(PPS_ENET,
-                          "cannot connect to %s port %u: %s (%d of %d "
-                          "address(es) tried, last %s)",
-                          host, port,
-                          pps__strerror(last, errbuf, sizeof(errbuf)), tried,
-                          count, addr);
+    return pps__error_set(
+        PPS_ENET,
+        "cannot connect to %s port %u: %s (%d of %d address(es) tried, "
+        "last %s)",
+        host, port, pps__strerror(last, errbuf, sizeof(errbuf)), tried, count,
+        addr);
+}
+
+int pps__sock_connect(int *out_fd, const char *host, unsigned int port,
+                      int64_t deadline)
+{
+    struct addrinfo *res;
+    int rc;
+
+    *out_fd = -1;
+    if ((rc = resolve(&res, host, port)) < 0)
+        return rc;
+    rc = pps__sock_connect_list(out_fd, res, host, port, deadline);
+    freeaddrinfo(res);
+    return rc;
 }
 
 long pps__sock_recv(int fd, void *buf, size_t len, int64_t deadline,

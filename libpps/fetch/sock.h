@@ -44,6 +44,14 @@ int pps__sock_wait(int fd, short events, int64_t deadline);
 int pps__sock_connect(int *out_fd, const char *host, unsigned int port,
                       int64_t deadline);
 
+struct addrinfo;
+
+/* The loop of pps__sock_connect over a resolved list (a seam for tests:
+ * they build lists whose first addresses refuse). */
+int pps__sock_connect_list(int *out_fd, const struct addrinfo *list,
+                           const char *host, unsigned int port,
+                           int64_t deadline);
+
 /*
  * One recv() of at most len bytes, waiting for data until the deadline:
  * returns the count, 0 at end of stream, or PPS_ETIMEOUT / PPS_ENET.
