@@ -146,17 +146,23 @@ static int bio_read(BIO *b, char *buf, int len)
     while (n < 0 && errno == EINTR);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         BIO_set_retry_read(b);
+    if (n == 0) /* OpenSSL asks BIO_eof() to tell EOF from an error */
+        BIO_set_flags(b, BIO_FLAGS_IN_EOF);
     return (int)n;
 }
 
 static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
 {
-    (void)b;
     (void)num;
     (void)ptr;
-    /* Writes go straight to the socket: nothing to flush.  Everything
-     * else (kTLS, pending counts, dgram) we do not support. */
-    return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+    switch (cmd) {
+    case BIO_CTRL_FLUSH: /* writes go straight to the socket */
+        return 1;
+    case BIO_CTRL_EOF:
+        return BIO_test_flags(b, BIO_FLAGS_IN_EOF) != 0;
+    default: /* kTLS, pending counts, datagrams: not supported */
+        return 0;
+    }
 }
 
 static int bio_create(BIO *b)
@@ -600,6 +606,8 @@ static int tls_wait_or_fail(SSL *ssl, int e, int fd, int64_t deadline,
             return pps__error_set(PPS_ETIMEOUT, "timed out %s %s port %u",
                                   doing, host, port);
         sys_errno = -w;
+    } else if (e == SSL_ERROR_ZERO_RETURN) {
+        sys_errno = 0; /* writing after the peer's close_notify or EOF */
     } else if (e != SSL_ERROR_SYSCALL || ERR_peek_error() != 0) {
         return pps__error_set(PPS_ETLS, "TLS error %s %s port %u: %s", doing,
                               host, port,
