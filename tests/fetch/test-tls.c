@@ -35,6 +35,7 @@ typedef struct tls_server {
     int stls;         /* POP3-style: plain greeting, STLS, then TLS */
     int drop_at_once; /* close right after the handshake, no close_notify */
     int handshake_ok; /* out */
+    char sni[64];     /* out: the name the client sent, "" for none */
 } tls_server;
 
 static int ssl_read_line(SSL *ssl, char *buf, size_t size)
@@ -97,6 +98,10 @@ static void serve_tls(int fd, test_peer *p)
         SSL_accept(ssl) != 1)
         goto out;
     s->handshake_ok = 1;
+    snprintf(s->sni, sizeof(s->sni), "%s",
+             SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)
+                 ? SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)
+                 : "");
     if (s->drop_at_once)
         goto out;
     SSL_write(ssl, "+OK hello\r\n", 11);
@@ -172,9 +177,9 @@ static void exchange(pps_transport *t)
  * presents `cert`; returns connect's status (the transport is freed).
  */
 static int try_connect(const pps_tls_options *opts, X509 *cert,
-                       const char *host, int *handshake_ok)
+                       const char *host, tls_server *seen)
 {
-    tls_server s = {cert, 0, 0, 0, 0};
+    tls_server s = {cert, 0, 0, 0, 0, ""};
     pps_transport *t = NULL;
     pps_server_address a;
     test_peer p;
@@ -192,8 +197,8 @@ static int try_connect(const pps_tls_options *opts, X509 *cert,
         assert_int_equal(t->is_tls(t), 0);
     pps_transport_free(t);
     test_peer_stop(&p);
-    if (handshake_ok)
-        *handshake_ok = s.handshake_ok;
+    if (seen)
+        *seen = s;
     return rc;
 }
 
@@ -202,13 +207,24 @@ static int try_connect(const pps_tls_options *opts, X509 *cert,
 static void test_good_certificate(void **state)
 {
     pps_tls_options o = trusting_ca();
+    tls_server seen;
 
     (void)state;
-    if (try_connect(&o, pki.good, "localhost", NULL) != 0)
+    if (try_connect(&o, pki.good, "localhost", &seen) != 0)
         fail_msg("localhost: %s", pps_error_last()->message);
-    /* An IP literal is checked against the IP SANs. */
-    if (try_connect(&o, pki.good, "127.0.0.1", NULL) != 0)
+    assert_string_equal(seen.sni, "localhost");
+    /* Fully qualified: verified and sent without the final dot.  (Set
+     * as server_name: "localhost." may not resolve here.) */
+    o.server_name = "localhost.";
+    if (try_connect(&o, pki.good, "127.0.0.1", &seen) != 0)
+        fail_msg("localhost.: %s", pps_error_last()->message);
+    assert_string_equal(seen.sni, "localhost");
+    o.server_name = NULL;
+    /* An IP literal is checked against the IP SANs, and sends no SNI
+     * (RFC 6066 section 3). */
+    if (try_connect(&o, pki.good, "127.0.0.1", &seen) != 0)
         fail_msg("127.0.0.1: %s", pps_error_last()->message);
+    assert_string_equal(seen.sni, "");
 }
 
 static void test_good_certificate_ipv6(void **state)
@@ -242,7 +258,7 @@ static void test_reconnect_reuses_transport(void **state)
     (void)state;
     assert_int_equal(pps_transport_tcp_new(&t, &o), 0);
     for (round = 0; round < 3; round++) {
-        tls_server s = {pki.good, 0, 0, 0, 0};
+        tls_server s = {pki.good, 0, 0, 0, 0, ""};
         pps_server_address a;
         test_peer p;
 
@@ -294,11 +310,13 @@ static void test_refused_certificates(void **state)
         pps_tls_options o = PPS_TLS_OPTIONS_INIT;
         const char *m;
         char fp[96], host[64];
-        int rc, hs = -1;
+        tls_server seen;
+        int rc, hs;
 
         if (refused[i].use_ca)
             o.ca_file = pki.ca_file;
-        rc = try_connect(&o, *refused[i].cert, refused[i].host, &hs);
+        rc = try_connect(&o, *refused[i].cert, refused[i].host, &seen);
+        hs = seen.handshake_ok;
         m = pps_error_last()->message;
         test_pki_fingerprint(fp, *refused[i].cert);
         snprintf(host, sizeof(host), "%s port ", refused[i].host);
@@ -344,6 +362,10 @@ static void test_pin_accepts_exactly_the_pinned(void **state)
     /* An expired certificate, when pinned, is what the admin chose. */
     test_pki_fingerprint(fp, pki.expired);
     assert_int_equal(try_connect(&o, pki.expired, "localhost", NULL), 0);
+    /* verify = 0 does not turn the pin off. */
+    o.verify = 0;
+    assert_int_equal(try_connect(&o, pki.good, "localhost", NULL), PPS_ETLS);
+    assert_message_has("not the pinned tls_fingerprint");
 }
 
 /* --- the opt-out ------------------------------------------------------------
@@ -427,8 +449,8 @@ static int old_client_connects(unsigned int port)
 
 static void test_tls11_server_refused(void **state)
 {
-    tls_server old = {pki.good, TLS1_1_VERSION, 0, 0, 0};
-    tls_server s = {pki.good, TLS1_1_VERSION, 0, 0, 0};
+    tls_server old = {pki.good, TLS1_1_VERSION, 0, 0, 0, ""};
+    tls_server s = {pki.good, TLS1_1_VERSION, 0, 0, 0, ""};
     pps_tls_options o = trusting_ca();
     pps_transport *t = NULL;
     pps_server_address a;
@@ -452,7 +474,7 @@ static void test_tls11_server_refused(void **state)
 
 static void test_min_version_13(void **state)
 {
-    tls_server s = {pki.good, TLS1_2_VERSION, 0, 0, 0};
+    tls_server s = {pki.good, TLS1_2_VERSION, 0, 0, 0, ""};
     pps_tls_options o = trusting_ca();
     pps_transport *t = NULL;
     pps_server_address a;
@@ -474,7 +496,7 @@ static void test_min_version_13(void **state)
 
 static int stls(X509 *cert, int *connected_plain, const char *hint)
 {
-    tls_server s = {cert, 0, 1, 0, 0};
+    tls_server s = {cert, 0, 1, 0, 0, ""};
     pps_tls_options o = trusting_ca();
     pps_transport *t = NULL;
     pps_server_address a;
@@ -578,7 +600,7 @@ static void test_plain_server_on_tls_port(void **state)
 
 static void dropped_tls_peer(int read_first)
 {
-    tls_server s = {pki.good, 0, 0, 1, 0};
+    tls_server s = {pki.good, 0, 0, 1, 0, ""};
     pps_tls_options o = trusting_ca();
     static char block[64 * 1024];
     pps_transport *t = NULL;
