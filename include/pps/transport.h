@@ -43,7 +43,8 @@ typedef struct pps_tls_options {
     const char *ca_file;
     const char *ca_path;
     /* SHA-256 of the server's leaf certificate (DER), 64 hex digits with
-     * or without ':', either case; when set, only that certificate is
+     * or without ':', either case (a pasted "sha256 Fingerprint=AB:..."
+     * line of `openssl x509` is fine); when set, only that certificate is
      * accepted.  The pin REPLACES chain, expiry and host-name checks (it
      * is meant for self-signed servers): the leaf must match exactly,
      * whatever signed it, and the pin is checked even when verify is 0. */

@@ -41,6 +41,9 @@
 
 /* --- fingerprints ------------------------------------------------------ */
 
+/* The label OpenSSL 3's `x509 -fingerprint -sha256` puts before the hex. */
+#define FINGERPRINT_PREFIX "sha256 Fingerprint="
+
 static int hex_value(char c)
 {
     if (c >= '0' && c <= '9')
@@ -60,6 +63,11 @@ int pps__fingerprint_parse(unsigned char out[PPS__FINGERPRINT_LEN],
 
     if (text == NULL || *text == '\0')
         return pps__error_set(PPS_ECONFIG, "tls_fingerprint is empty");
+    /* What `openssl x509 -noout -fingerprint -sha256` prints, pasted
+     * whole, is fine too. */
+    if (pps__ascii_strncasecmp(text, FINGERPRINT_PREFIX,
+                               sizeof(FINGERPRINT_PREFIX) - 1) == 0)
+        text += sizeof(FINGERPRINT_PREFIX) - 1;
     while (text[i] != '\0') {
         if (n == PPS__FINGERPRINT_LEN)
             return pps__error_set(PPS_ECONFIG,

@@ -37,7 +37,9 @@ typedef struct pps__tls {
 
 /*
  * Parse a SHA-256 fingerprint: 64 hex digits, either case, optionally with
- * one ':' between bytes ("ab:CD:..." or "abcd...").  Returns 0 or
+ * one ':' between bytes ("ab:CD:..." or "abcd..."), optionally after
+ * the "sha256 Fingerprint=" that `openssl x509 -fingerprint` prints.
+ * Returns 0 or
  * PPS_ECONFIG with a detail that says what is wrong (never quoting more
  * than the shape of the value).
  */

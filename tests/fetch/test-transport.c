@@ -237,6 +237,10 @@ static const fp_case fp_cases[] = {
     {"01::23456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", 0},
     {"0:123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", 0},
     {"SHA256:" FP_HEX, 0},
+    {"sha256 Fingerprint=" FP_COLON, 1},
+    {"SHA256 FINGERPRINT=" FP_HEX, 1},
+    {"sha256 Fingerprint=", 0},
+    {"sha1 Fingerprint=" FP_HEX, 0},
     {" " FP_HEX, 0},
     {FP_HEX " ", 0},
 };
