@@ -25,6 +25,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -179,10 +180,26 @@ static int bio_create(BIO *b)
     return 1;
 }
 
+/*
+ * One type index for the process: BIO_get_new_index() hands out a new one
+ * per call from a small range (the low 8 bits of a BIO type), so calling
+ * it per transport would run out in a long-running service.
+ */
+static pthread_once_t bio_index_once = PTHREAD_ONCE_INIT;
+static int bio_index;
+
+static void bio_index_init(void)
+{
+    bio_index = BIO_get_new_index();
+}
+
 static BIO_METHOD *bio_method_new(void)
 {
-    BIO_METHOD *m =
-        BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "pps socket");
+    BIO_METHOD *m;
+
+    if (pthread_once(&bio_index_once, bio_index_init) != 0 || bio_index < 0)
+        return NULL;
+    m = BIO_meth_new(bio_index | BIO_TYPE_SOURCE_SINK, "pps socket");
 
     if (m == NULL)
         return NULL;
@@ -585,6 +602,12 @@ int pps__tls_handshake(SSL **out, pps__tls *tls, int *fdp, const char *host,
     } else if (!tls->verify) {
         warn_unverified(ssl, tls, host, port);
     }
+    pps__log(PPS_LOG_DEBUG, tls->log_context,
+             "%s (%s) with %s port %u, certificate %s", SSL_get_version(ssl),
+             SSL_get_cipher_name(ssl), host, port,
+             tls->has_pin  ? "matches tls_fingerprint"
+             : tls->verify ? "verified"
+                           : "NOT verified");
     *out = ssl;
     return 0;
 
