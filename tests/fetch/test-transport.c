@@ -271,6 +271,27 @@ static void test_fingerprint_parse(void **state)
     }
 }
 
+/* Every prefix of a good value, in an exact-size buffer: all refused but
+ * the whole, and ASan catches any read past the terminator. */
+static void test_fingerprint_prefixes(void **state)
+{
+    const char *full = "sha256 Fingerprint=" FP_COLON;
+    size_t n, len = strlen(full);
+
+    (void)state;
+    for (n = 0; n <= len; n++) {
+        unsigned char out[32];
+        char *copy = pps_test_exact_copy(full, n + 1);
+        int rc;
+
+        copy[n] = '\0';
+        rc = pps__fingerprint_parse(out, copy);
+        free(copy);
+        if ((rc == 0) != (n == len))
+            fail_msg("prefix of %zu bytes: rc %d", n, rc);
+    }
+}
+
 static void test_fingerprint_format(void **state)
 {
     unsigned char fp[32], back[32];
@@ -432,6 +453,64 @@ static void test_read_timeout(void **state)
     test_peer_stop(&p);
 }
 
+static void on_signal(int sig)
+{
+    (void)sig;
+}
+
+typedef struct interrupter {
+    pthread_t target;
+    int delay_ms;
+    int count;
+} interrupter;
+
+static void *interrupt_main(void *data)
+{
+    interrupter *in = data;
+    int i;
+
+    for (i = 0; i < in->count; i++) {
+        usleep((useconds_t)in->delay_ms * 1000);
+        pthread_kill(in->target, SIGUSR1);
+    }
+    return NULL;
+}
+
+/* Signals during a wait (EINTR) neither end it early nor stretch it. */
+static void test_read_survives_signals(void **state)
+{
+    pps_transport *t = new_transport();
+    interrupter in = {pthread_self(), 60, 5};
+    struct sigaction sa, old;
+    struct timespec start;
+    pthread_t thread;
+    test_peer p;
+    pps_server_address a;
+    char buf[16];
+    long ms;
+
+    (void)state;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal; /* no SA_RESTART: poll() sees EINTR */
+    sigaction(SIGUSR1, &sa, &old);
+    assert_int_equal(test_peer_start(&p, AF_INET, serve_silent, NULL), 0);
+    a = address("127.0.0.1", p.port);
+    assert_int_equal(t->connect(t, &a, LONG_TIMEOUT_MS), 0);
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    assert_int_equal(pthread_create(&thread, NULL, interrupt_main, &in), 0);
+    assert_int_equal(t->read(t, buf, sizeof(buf), 3 * SHORT_TIMEOUT_MS / 2),
+                     PPS_ETIMEOUT);
+    ms = elapsed_ms(&start);
+    pthread_join(thread, NULL);
+    sigaction(SIGUSR1, &old, NULL);
+    if (ms < 3 * SHORT_TIMEOUT_MS / 2 - 10 ||
+        ms > 3 * SHORT_TIMEOUT_MS / 2 + SLACK_MS)
+        fail_msg("read ended after %ld ms, asked %d", ms,
+                 3 * SHORT_TIMEOUT_MS / 2);
+    pps_transport_free(t);
+    test_peer_stop(&p);
+}
+
 static void test_connect_timeout(void **state)
 {
     pps_transport *t = new_transport();
@@ -518,6 +597,12 @@ static void test_write_to_closed_peer_no_sigpipe(void **state)
         rc = t->write(t, block, sizeof(block), LONG_TIMEOUT_MS);
     assert_int_equal(rc, PPS_ENET);
     assert_message_has("127.0.0.1");
+    /* The library did not touch the process's handlers either. */
+    {
+        struct sigaction now;
+        sigaction(SIGPIPE, NULL, &now);
+        assert_true(now.sa_handler == SIG_DFL);
+    }
     pps_transport_free(t);
 }
 
@@ -651,11 +736,13 @@ int main(void)
         cmocka_unit_test(test_unconnected_calls),
         cmocka_unit_test(test_alloc_failures),
         cmocka_unit_test(test_fingerprint_parse),
+        cmocka_unit_test(test_fingerprint_prefixes),
         cmocka_unit_test(test_fingerprint_format),
         cmocka_unit_test(test_roundtrip_and_reconnect),
         cmocka_unit_test(test_refused_names_host_and_port),
         cmocka_unit_test(test_unknown_host),
         cmocka_unit_test(test_read_timeout),
+        cmocka_unit_test(test_read_survives_signals),
         cmocka_unit_test(test_connect_timeout),
         cmocka_unit_test(test_peer_close_reads_zero),
         cmocka_unit_test(test_write_to_closed_peer_no_sigpipe),
