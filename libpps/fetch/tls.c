@@ -242,18 +242,25 @@ static int setup_error(int code, const char *what)
 
 /* --- setup ------------------------------------------------------------- */
 
-static int check_ca_path(const char *path)
+/* A clear word for the usual mistakes (missing file, file for folder)
+ * before OpenSSL says "system lib". */
+static int check_trust_path(const char *key, const char *path, int want_dir)
 {
     struct stat st;
     char errbuf[128];
 
     if (stat(path, &st) < 0)
-        return pps__error_set(PPS_ECONFIG, "tls_ca_path %s: %s", path,
+        return pps__error_set(PPS_ECONFIG, "%s %s: %s", key, path,
                               pps__strerror(errno, errbuf, sizeof(errbuf)));
-    if (!S_ISDIR(st.st_mode))
+    if (want_dir && !S_ISDIR(st.st_mode))
         return pps__error_set(PPS_ECONFIG,
                               "tls_ca_path %s is not a folder "
                               "(use tls_ca_file for a PEM file)",
+                              path);
+    if (!want_dir && S_ISDIR(st.st_mode))
+        return pps__error_set(PPS_ECONFIG,
+                              "tls_ca_file %s is a folder "
+                              "(use tls_ca_path for a hashed folder)",
                               path);
     return 0;
 }
@@ -262,7 +269,11 @@ static int load_trust(SSL_CTX *ctx, const pps_tls_options *opts)
 {
     int err;
 
-    if (opts->ca_path && (err = check_ca_path(opts->ca_path)) < 0)
+    if (opts->ca_file &&
+        (err = check_trust_path("tls_ca_file", opts->ca_file, 0)) < 0)
+        return err;
+    if (opts->ca_path &&
+        (err = check_trust_path("tls_ca_path", opts->ca_path, 1)) < 0)
         return err;
     if (opts->ca_file || opts->ca_path) {
         if (SSL_CTX_load_verify_locations(ctx, opts->ca_file, opts->ca_path) !=

@@ -112,13 +112,23 @@ static void empty_name(pps_tls_options *o)
 {
     o->server_name = "";
 }
+static void ca_file_not_pem(pps_tls_options *o)
+{
+    o->ca_file = "/etc/hostname";
+}
+static void ca_file_is_dir(pps_tls_options *o)
+{
+    o->ca_file = "/etc";
+}
 
 static const bad_options_case bad_options[] = {
     {v0, PPS_EINVAL, "version 0"},
     {v2, PPS_EINVAL, "version 2"},
     {min_too_high, PPS_EINVAL, "0x0305"},
     {bad_pin, PPS_ECONFIG, "tls_fingerprint"},
-    {no_ca_file, PPS_ECONFIG, "/nonexistent/pps-ca.pem"},
+    {no_ca_file, PPS_ECONFIG, "/nonexistent/pps-ca.pem: No such file"},
+    {ca_file_not_pem, PPS_ECONFIG, "no certificate or crl found"},
+    {ca_file_is_dir, PPS_ECONFIG, "is a folder"},
     {ca_path_is_file, PPS_ECONFIG, "not a folder"},
     {no_ca_path, PPS_ECONFIG, "/nonexistent/certs"},
     {empty_name, PPS_EINVAL, "server_name"},
