@@ -102,7 +102,7 @@ static void no_ca_file(pps_tls_options *o)
 }
 static void ca_path_is_file(pps_tls_options *o)
 {
-    o->ca_path = "/etc/hostname";
+    o->ca_path = "/etc/passwd";
 }
 static void no_ca_path(pps_tls_options *o)
 {
@@ -114,7 +114,7 @@ static void empty_name(pps_tls_options *o)
 }
 static void ca_file_not_pem(pps_tls_options *o)
 {
-    o->ca_file = "/etc/hostname";
+    o->ca_file = "/etc/passwd";
 }
 static void ca_file_is_dir(pps_tls_options *o)
 {
