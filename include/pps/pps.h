@@ -10,6 +10,8 @@
  *     pps/errors.h   status codes, pps_error_last()
  *     pps/log.h      the log callback
  *     pps/server.h   "mail.example.com 995s" and friends
+ *     pps/transport.h  the byte pipe under a POP3 session
+ *     pps/fetch.h    a POP3 session: login, list, retrieve, delete
  *     pps/version.h  compile-time and run-time versions
  */
 #ifndef PPS_PPS_H
@@ -20,5 +22,7 @@
 #include "errors.h"
 #include "log.h"
 #include "server.h"
+#include "transport.h"
+#include "fetch.h"
 
 #endif /* PPS_PPS_H */
