@@ -63,9 +63,10 @@ static void emit(pps__pop3_stream *st, char c)
     st->out[st->out_len++] = c;
     if (c == '\0')
         st->flags |= PPS_MESSAGE_NUL;
+    /* Line length without its CRLF (RFC 5322 2.1.1 counts that way). */
     if (c == '\n') {
         st->line_len = 0;
-    } else if (++st->line_len > st->max_line) {
+    } else if (c != '\r' && ++st->line_len > st->max_line) {
         st->flags |= PPS_MESSAGE_LONG_LINE;
     }
 }
