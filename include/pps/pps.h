@@ -10,7 +10,7 @@
  *     pps/errors.h   status codes, pps_error_last()
  *     pps/log.h      the log callback
  *     pps/server.h   "mail.example.com 995s" and friends
- *     pps/transport.h  the byte pipe under a POP3 session
+ *     pps/transport.h the byte pipe under POP3 (TCP + TLS by default)
  *     pps/fetch.h    a POP3 session: login, list, retrieve, delete
  *     pps/version.h  compile-time and run-time versions
  */
