@@ -11,6 +11,7 @@
  *     pps/log.h      the log callback
  *     pps/server.h   "mail.example.com 995s" and friends
  *     pps/transport.h the byte pipe under POP3 (TCP + TLS by default)
+ *     pps/fetch.h    a POP3 session: login, list, retrieve, delete
  *     pps/version.h  compile-time and run-time versions
  */
 #ifndef PPS_PPS_H
@@ -22,5 +23,6 @@
 #include "log.h"
 #include "server.h"
 #include "transport.h"
+#include "fetch.h"
 
 #endif /* PPS_PPS_H */
