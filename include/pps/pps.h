@@ -10,6 +10,7 @@
  *     pps/errors.h   status codes, pps_error_last()
  *     pps/log.h      the log callback
  *     pps/server.h   "mail.example.com 995s" and friends
+ *     pps/route.h    header reader and routing: who gets a message
  *     pps/version.h  compile-time and run-time versions
  */
 #ifndef PPS_PPS_H
@@ -20,5 +21,6 @@
 #include "errors.h"
 #include "log.h"
 #include "server.h"
+#include "route.h"
 
 #endif /* PPS_PPS_H */
