@@ -133,16 +133,30 @@ static void next_token(pps__addr_parser *p, tok *t)
 
     t->start = p->pos;
     t->c = p->data[p->pos];
-    if (t->c == '"') {
+    if (t->c == '"' && !p->quote_to_end) {
+        int closed = 0;
         t->type = T_QUOTED;
         for (p->pos++; p->pos < p->len; p->pos++) {
             if (p->data[p->pos] == '\\' && p->pos + 1 < p->len) {
                 p->pos++;
             } else if (p->data[p->pos] == '"') {
                 p->pos++;
+                closed = 1;
                 break;
             }
         }
+        if (!closed) {
+            /* '"Smith, John <j@x>': a quote that never closes is a
+             * stray character, so the addresses after it survive.  Any
+             * later quote would run to the end too (it lies inside this
+             * one), so remember that instead of rescanning. */
+            p->quote_to_end = 1;
+            t->type = T_WORD;
+            p->pos = t->start + 1;
+        }
+    } else if (t->c == '"') {
+        t->type = T_WORD;
+        p->pos++;
     } else if (t->c == '[') {
         t->type = T_LITERAL;
         while (p->pos < p->len && p->data[p->pos++] != ']')

@@ -78,6 +78,7 @@ typedef struct pps__addr_parser {
     size_t len;
     size_t pos;
     int in_group;
+    int quote_to_end; /* an unclosed '"' was seen: later ones are text */
     /* current item */
     size_t item_start, item_end;
     unsigned int flags;

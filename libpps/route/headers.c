@@ -147,7 +147,7 @@ static void close_field(pps_header_reader *r)
 static int open_field(pps_header_reader *r, size_t line, size_t colon,
                       size_t end)
 {
-    size_t name_end = colon, value = colon + 1;
+    size_t name_end = colon, value = colon + 1, i;
     unsigned int flags = 0;
     field *f;
 
@@ -157,6 +157,11 @@ static int open_field(pps_header_reader *r, size_t line, size_t colon,
     }
     if (name_end == line)
         return 0; /* ": value" has no name: skipped */
+    for (i = line; i < name_end; i++) {
+        unsigned char c = (unsigned char)r->raw[i];
+        if (c <= 0x20 || c >= 0x7f) /* RFC 5322 2.2 ftext: "From x 03:05" */
+            return 0;
+    }
     if (r->field_count == r->field_cap) {
         size_t n = r->field_cap ? r->field_cap * 2 : 32;
         field *p = pps__realloc(r->fields, n * sizeof(*p));
