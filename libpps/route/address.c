@@ -440,6 +440,12 @@ static int parse_angle(pps__addr_parser *p, pps__addr *out)
 
     for (;;) {
         peek_token(p, &t);
+        if (is_special_tok(&t, '<') && !have_domain &&
+            p->local_state == L_EMPTY) { /* "<<a@b>>" */
+            take_token(p, &t);
+            p->flags |= PPS__ADDR_OBSOLETE;
+            continue;
+        }
         if (t.type == T_END || is_special_tok(&t, ',') ||
             is_special_tok(&t, ';') || is_special_tok(&t, '<')) {
             p->flags |= PPS__ADDR_OBSOLETE; /* no '>': take what we have */
