@@ -74,8 +74,7 @@ static const struct {
     {"(unterminated comment a@x", ""},
     {"a@x (unterminated", "a@x"},
     {"john.@x", "john@x"},
-    {",,,;;;:::<<<>>>@@@", "!none @ | !none @ | !none @ | !bad @ | !bad @ | "
-                           "!bad @"},
+    {",,,;;;:::<<<>>>@@@", "!none @ | !bad @ | !bad @ | !bad @"},
 };
 
 static void test_items(void **state)
