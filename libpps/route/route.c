@@ -188,12 +188,20 @@ static int resolve(router *r, char *rcpt, const pps__addr *a)
     return 0;
 }
 
+static int skip_n(router *r, const char *header, size_t header_len,
+                  const pps__addr *a, const char *address, size_t address_len,
+                  pps_route_skip why)
+{
+    return pps__route_add(r->res, NULL, address, address_len, header,
+                          header_len, a ? a->raw : NULL, a ? a->raw_len : 0,
+                          PPS_ROUTE_RULE_NONE, why);
+}
+
 static int skip(router *r, const char *header, size_t header_len,
                 const pps__addr *a, const char *address, pps_route_skip why)
 {
-    return pps__route_add(r->res, NULL, address, address ? strlen(address) : 0,
-                          header, header_len, a ? a->raw : NULL,
-                          a ? a->raw_len : 0, PPS_ROUTE_RULE_NONE, why);
+    return skip_n(r, header, header_len, a, address,
+                  address ? strlen(address) : 0, why);
 }
 
 /* One address from field `header`: 1 a recipient, 0 skipped, < 0 error. */
@@ -216,8 +224,8 @@ static int consider(router *r, const char *header, size_t header_len,
         return skip(r, header, header_len, a, address,
                     PPS_ROUTE_SKIP_DISPLAY_NAME);
     if (a->flags & (PPS__ADDR_NO_ADDRESS | PPS__ADDR_NO_DOMAIN))
-        return skip(r, header, header_len, a, a->local_len ? a->local : NULL,
-                    PPS_ROUTE_SKIP_NO_ADDRESS);
+        return skip_n(r, header, header_len, a, a->local, a->local_len,
+                      PPS_ROUTE_SKIP_NO_ADDRESS);
     if (a->flags & (PPS__ADDR_BAD | PPS__ADDR_TOO_LONG))
         return skip(r, header, header_len, a, NULL, PPS_ROUTE_SKIP_BAD_ADDRESS);
     if (!is_local_domain(r->pol, a->domain, a->domain_len))

@@ -109,8 +109,7 @@ static void test_every_three_way_split(void **state)
         for (cuts[1] = cuts[0]; cuts[1] <= header_len(); cuts[1]++) {
             pps_header_reader *hr;
             assert_int_equal(pps_header_reader_new(&hr, 0), 0);
-            assert_int_equal(feed_cut(hr, message, len, cuts, 2),
-                             header_len());
+            assert_int_equal(feed_cut(hr, message, len, cuts, 2), header_len());
             check_fields(hr, "three-way");
             pps_header_reader_free(hr);
         }
@@ -234,7 +233,10 @@ static void test_tolerated_shapes(void **state)
     assert_int_equal(f.name_len, 2);
     assert_memory_equal(f.name, "To", 2);
     assert_int_equal(f.value_len, 14);
-    assert_memory_equal(f.value, "a\x80" "b@local.test", 14);
+    assert_memory_equal(f.value,
+                        "a\x80"
+                        "b@local.test",
+                        14);
     assert_true(f.flags & PPS_HEADER_FIELD_NUL);
     assert_true(f.flags & PPS_HEADER_FIELD_SPACE_BEFORE_COLON);
     assert_int_equal(pps_header_reader_field(&f, hr, 1), 0);
