@@ -112,6 +112,8 @@ static int append_value(pps_header_reader *r, const char *s, size_t len)
     int err;
     size_t i;
 
+    if (len == 0)
+        return 0;
     if ((err = grow(&r->values, &r->values_cap, r->values_len + len,
                     (size_t)-1)) < 0)
         return err;
@@ -207,11 +209,13 @@ static int process_line(pps_header_reader *r, size_t start, size_t end)
 static int scan_lines(pps_header_reader *r)
 {
     for (;;) {
-        const char *nl =
-            memchr(r->raw + r->scan_pos, '\n', r->raw_len - r->scan_pos);
+        const char *nl;
         size_t end;
         int rc;
 
+        if (r->scan_pos >= r->raw_len)
+            return 0;
+        nl = memchr(r->raw + r->scan_pos, '\n', r->raw_len - r->scan_pos);
         if (!nl) { /* a long line fed in small chunks is scanned once */
             r->scan_pos = r->raw_len;
             return 0;
