@@ -11,6 +11,8 @@
  *     pps/log.h      the log callback
  *     pps/server.h   "mail.example.com 995s" and friends
  *     pps/version.h  compile-time and run-time versions
+ *     pps/deliver.h  hand a message to Maildir, LMTP, SMTP or an MDA
+ *     pps/deliverer.h  bring your own deliverer (embedders)
  */
 #ifndef PPS_PPS_H
 #define PPS_PPS_H
@@ -20,5 +22,7 @@
 #include "errors.h"
 #include "log.h"
 #include "server.h"
+#include "deliver.h"
+#include "deliverer.h"
 
 #endif /* PPS_PPS_H */
