@@ -155,6 +155,8 @@ int pps__durable_sync_parent(const char *path)
 
 int pps__durable_link(const char *from, const char *to)
 {
+    int err;
+
     if (link(from, to) != 0) {
         int e = errno;
         if (e == EXDEV || e == EPERM || e == EMLINK || e == ENOSYS ||
@@ -162,7 +164,13 @@ int pps__durable_link(const char *from, const char *to)
             return PPS_EUNSUPPORTED;
         return io_error("cannot link to", to, e);
     }
-    return pps__durable_sync_parent(to);
+    if ((err = pps__durable_sync_parent(to)) < 0) {
+        /* Not known to be durable: take the name back, so that the
+         * retry this failure asks for does not deliver twice. */
+        unlink(to);
+        return err;
+    }
+    return 0;
 }
 
 int pps__durable_publish(pps__durable *f, const char *final_path)
@@ -179,7 +187,9 @@ int pps__durable_publish(pps__durable *f, const char *final_path)
         if (rename(f->tmp_path, final_path) != 0)
             return io_error("cannot rename to", final_path, errno);
         f->tmp_path[0] = '\0';
-        return pps__durable_sync_parent(final_path);
+        if ((err = pps__durable_sync_parent(final_path)) < 0)
+            unlink(final_path); /* as in pps__durable_link */
+        return err;
     }
     if (err < 0)
         return err;
