@@ -10,14 +10,14 @@
  *         .name = "mystore",
  *         .flags = PPS_DELIVERER_LF,
  *         .begin = my_begin, .write = my_write,
- *         .commit = my_commit, .abort = my_abort,
+ *         .commit = my_commit, .cancel = my_cancel,
  *     };
  *     pps_deliver *d;
  *     pps_deliver_new_custom(&d, &my_class, my_state);
  *
  * libpps then calls begin(txn) once per message, write() with the message
  * in chunks (prepended header lines first; line ends converted to what
- * the flags ask for), and commit(txn) or abort().  Your functions record
+ * the flags ask for), and commit(txn) or cancel().  Your functions record
  * each recipient's outcome with pps_deliverer_txn_set(); a recipient left
  * undecided when commit returns counts as a temporary failure.  Every
  * function gets your `payload` last.  The built-in deliverers use this
@@ -58,9 +58,10 @@ typedef struct pps_deliverer_class {
      * outcomes are what count. */
     int (*commit)(pps_deliverer_txn *txn, void *payload);
 
-    /* Drop the open transaction: remove what is not yet delivered.
-     * Called after a failed begin/write too.  Must not fail. */
-    void (*abort)(pps_deliverer_txn *txn, void *payload);
+    /* Abort the open transaction: remove what is not yet delivered.
+     * Called by pps_deliver_abort and after a failed begin or write.
+     * Must not fail.  (Not named "abort", which is abort(3).) */
+    void (*cancel)(pps_deliverer_txn *txn, void *payload);
 
     /* Optional (NULL: always 1): 1 the user exists, 0 no, -1 cannot
      * tell now. */

@@ -322,10 +322,10 @@ int pps_deliver_new_custom(pps_deliver **out, const pps_deliverer_class *cls,
                                           "NULL");
     *out = NULL;
     if (!cls || cls->version != PPS_DELIVERER_CLASS_VERSION || !cls->begin ||
-        !cls->write || !cls->commit || !cls->abort)
+        !cls->write || !cls->commit || !cls->cancel)
         return pps__error_set(PPS_EINVAL,
                               "pps_deliver_new_custom: the class needs "
-                              "version %d and begin, write, commit, abort",
+                              "version %d and begin, write, commit, cancel",
                               PPS_DELIVERER_CLASS_VERSION);
     return deliver_alloc(out, cls, payload);
 }
@@ -389,7 +389,7 @@ static int txn_fail(pps_deliver *d, int err)
         pps__snprintf(text, sizeof(text), "%s: %s", e->message, e->server);
     else
         pps__snprintf(text, sizeof(text), "%s", e->message);
-    d->cls->abort(&d->txn, d->payload);
+    d->cls->cancel(&d->txn, d->payload);
     pps__txn_set_undecided(
         &d->txn, err == PPS_EPERM ? PPS_DELIVER_PERMFAIL : PPS_DELIVER_TEMPFAIL,
         err, 0, text);
@@ -464,7 +464,7 @@ int pps_deliver_begin(pps_deliver *d, const char *sender,
     if ((err = d->cls->begin(&d->txn, d->payload)) < 0)
         return txn_fail(d, err);
     if (!any_pending(&d->txn)) {
-        d->cls->abort(&d->txn, d->payload);
+        d->cls->cancel(&d->txn, d->payload);
         d->txn.state = TXN_DONE;
         return txn_summary(&d->txn);
     }
@@ -517,7 +517,7 @@ void pps_deliver_abort(pps_deliver *d)
 {
     if (!d || d->txn.state != TXN_OPEN)
         return;
-    d->cls->abort(&d->txn, d->payload);
+    d->cls->cancel(&d->txn, d->payload);
     pps__txn_set_undecided(&d->txn, PPS_DELIVER_TEMPFAIL, PPS_EABORTED, 0,
                            "delivery aborted");
     d->txn.state = TXN_DONE;

@@ -843,7 +843,7 @@ static int ea_open(void **payload, const pps_deliver_options *o)
         .begin = smtp_begin,                              \
         .write = smtp_write,                              \
         .commit = smtp_commit,                            \
-        .abort = smtp_abort,                              \
+        .cancel = smtp_abort,                             \
         .user_exists = smtp_user_exists,                  \
         .describe = smtp_describe,                        \
         .free = smtp_free,                                \

@@ -89,7 +89,7 @@ static pps_deliverer_class rec_class = {
     .begin = rec_begin,
     .write = rec_write,
     .commit = rec_commit,
-    .abort = rec_abort,
+    .cancel = rec_abort,
     .free = rec_free,
 };
 
