@@ -39,7 +39,7 @@ int pps__error_oom(void);
 
 /* Size of the detail buffers; longer text is cut with "...". */
 #define PPS__ERROR_MESSAGE_MAX 512
-#define PPS__ERROR_SERVER_MAX 200
+#define PPS__ERROR_SERVER_MAX  200
 
 /* --- logging (log.c) --------------------------------------------------- */
 
@@ -47,8 +47,8 @@ int pps__error_oom(void);
 int pps__log_enabled(pps_log_level level);
 
 /* Format one line and hand it to the installed log function. */
-void pps__log(pps_log_level level, const char *profile, const char *fmt,
-              ...) PPS__PRINTF(3, 4);
+void pps__log(pps_log_level level, const char *profile, const char *fmt, ...)
+    PPS__PRINTF(3, 4);
 void pps__vlog(pps_log_level level, const char *profile, const char *fmt,
                va_list ap) PPS__PRINTF(3, 0);
 
