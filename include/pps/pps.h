@@ -33,6 +33,8 @@
 #include "transport.h"
 #include "fetch.h"
 #include "route.h"
+#include "deliver.h"
+#include "deliverer.h"
 #include "poll.h"
 
 #endif /* PPS_PPS_H */
