@@ -10,6 +10,8 @@
  *     pps/errors.h   status codes, pps_error_last()
  *     pps/log.h      the log callback
  *     pps/server.h   "mail.example.com 995s" and friends
+ *     pps/profile.h  profiles, their secrets, and the global pps.conf
+ *     pps/profile_store.h  where profiles are kept (a folder, or your own)
  *     pps/version.h  compile-time and run-time versions
  */
 #ifndef PPS_PPS_H
@@ -20,5 +22,7 @@
 #include "errors.h"
 #include "log.h"
 #include "server.h"
+#include "profile.h"
+#include "profile_store.h"
 
 #endif /* PPS_PPS_H */
