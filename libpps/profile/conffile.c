@@ -194,18 +194,36 @@ static int read_pair(reader *r, const char *p, const char *end)
     return err;
 }
 
+/* The line-level checks; the error names the key when the line has one
+ * (the value is never quoted: it may be a password). */
 static int check_line(const reader *r, const char *p, size_t n)
 {
-    size_t i;
+    const char *what = NULL, *k, *end = p + n;
+    char key[80];
+    size_t i, kn;
 
     if (memchr(p, '\0', n))
-        return syntax(r, "the line contains a NUL byte");
-    if (!pps__utf8_valid(p, n))
-        return syntax(r, "the line is not valid UTF-8");
-    for (i = 0; i < n; i++)
+        what = "the line contains a NUL byte";
+    else if (!pps__utf8_valid(p, n))
+        what = "the line is not valid UTF-8";
+    for (i = 0; !what && i < n; i++)
         if (((unsigned char)p[i] < 0x20 && p[i] != '\t') || p[i] == 0x7f)
-            return syntax(r, "the line contains a control character");
-    return 0;
+            what = "the line contains a control character";
+    if (!what)
+        return 0;
+    while (p < end && is_blank(*p))
+        p++;
+    for (k = p; p < end && is_key_char(*p); p++)
+        ;
+    kn = (size_t)(p - k);
+    while (p < end && is_blank(*p))
+        p++;
+    if (kn == 0 || kn >= sizeof(key) || p == end || *p != '=')
+        return syntax(r, what);
+    memcpy(key, k, kn);
+    key[kn] = '\0';
+    return pps__error_set(PPS_ECONFIG, "%s:%zu: key '%s': %s", r->origin,
+                          r->line, key, what);
 }
 
 int pps__conf_parse(const char *text, size_t len, const char *origin,
