@@ -113,7 +113,8 @@ static int read_section(reader *r, const char *p, const char *end)
                              "'_', '-' and '.'");
     if (!rest_is_comment(p + 1, end))
         return syntax(r, "unexpected text after the section header");
-    return 0;
+    /* Let the caller check the name now, not at the first key. */
+    return r->fn(r->section, NULL, NULL, r->line, r->payload);
 }
 
 /* A quoted value: \" and \\ are the only escapes. */

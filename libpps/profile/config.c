@@ -173,6 +173,8 @@ static int on_pair(const char *section, const char *key, const char *value,
         return pps__error_set(PPS_ECONFIG, "%s:%zu: section [%s] is unknown%s",
                               st->origin, line, section, hint);
     }
+    if (!key)
+        return 0; /* a known section header */
     if (s == SECTION_ALIASES)
         return add_alias(st, key, value, line);
     sec = &pps__config_sections[s];

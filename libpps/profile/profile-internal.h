@@ -109,7 +109,8 @@ int pps__value_needs_quotes(const char *text);
 
 /*
  * Called for each `key = value` line; `section` is NULL before the first
- * [section] header (and always in profile files).  Returns 0 to go on, or
+ * [section] header (and always in profile files).  A section header
+ * itself is reported with key and value NULL.  Returns 0 to go on, or
  * a PPS_E* code (with the error detail set) to stop.
  */
 typedef int (*pps__conf_fn)(const char *section, const char *key,
