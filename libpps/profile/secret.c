@@ -2,8 +2,8 @@
  * secret.c - the password of a profile, from wherever the profile says.
  *
  * password_command is run with posix_spawn (safe in a threaded service):
- * /bin/sh -c COMMAND, stdin from /dev/null, stdout into a pipe, in its own
- * process group so that a timeout kills the shell and everything it
+ * /bin/sh -c COMMAND, stdin from /dev/null, standard output into a pipe, in its
+ * own process group so that a timeout kills the shell and everything it
  * started.  SIGPIPE is reset to its default in the child only; this
  * process never writes to the pipe, so it cannot get SIGPIPE, and no
  * signal handler of the host is touched.  The child is always reaped.

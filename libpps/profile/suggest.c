@@ -57,9 +57,13 @@ void pps__suggest(char *buf, size_t size, const char *word, const void *names,
     if (n == 0 || n > SUGGEST_WORD_MAX)
         return;
     for (i = 0; i < count; i++) {
-        const char *name =
-            *(const char *const *)((const char *)names + i * stride);
-        size_t m = strlen(name), d;
+        const char *name;
+        size_t m, d;
+
+        /* The name pointer sits first in each row; memcpy, because the
+         * row address is computed from bytes. */
+        memcpy(&name, (const char *)names + i * stride, sizeof(name));
+        m = strlen(name);
         if (m > SUGGEST_WORD_MAX)
             continue;
         d = distance(word, n, name, m);
