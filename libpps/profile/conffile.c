@@ -242,6 +242,9 @@ int pps__conf_parse(const char *text, size_t len, const char *origin,
     if (len > PPS_CONFIG_TEXT_MAX)
         return pps__error_set(PPS_ETOOBIG, "%s: longer than %d bytes", r.origin,
                               PPS_CONFIG_TEXT_MAX);
+    /* A UTF-8 byte order mark, as some Windows editors write. */
+    if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
+        pos = 3;
     while (pos < len) {
         const char *line = text + pos, *nl, *p, *end;
         size_t n;

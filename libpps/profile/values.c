@@ -709,6 +709,24 @@ static int split_items(pps__value *v)
     return 0;
 }
 
+/*
+ * The canonical value must read back from one file line: "key = value\n"
+ * with quotes and escapes must fit PPS_CONFIG_LINE_MAX (lists grow when
+ * "a,b" becomes "a, b"), or parse(serialise(p)) would fail.
+ */
+static int fits_one_line(checker *c, const char *key, const char *text)
+{
+    size_t n = strlen(key) + 3 + strlen(text) + 1;
+    const char *p;
+
+    if (pps__value_needs_quotes(text))
+        for (n += 2, p = text; *p; p++)
+            n += (*p == '"' || *p == '\\');
+    if (n > PPS_CONFIG_LINE_MAX)
+        return refuse(c, "is too long to be written back on one line");
+    return 0;
+}
+
 int pps__value_set(pps__value *out, const pps__key *k, const char *value,
                    char *why, size_t why_size)
 {
@@ -736,7 +754,8 @@ int pps__value_set(pps__value *out, const pps__key *k, const char *value,
         return PPS_ENOMEM;
     if (len == 0)
         c.out[0] = '\0';
-    else if ((err = check(&c)) < 0) {
+    else if ((err = check(&c)) < 0 ||
+             (err = fits_one_line(&c, k->name, c.out)) < 0) {
         OPENSSL_cleanse(c.out, OUT_SIZE(len));
         pps__free(c.out);
         return err;

@@ -340,6 +340,29 @@ static void test_limits(void **state)
                      PPS_ECONFIG);
     assert_string_equal(pps_error_last()->message,
                         "f:1: key \"zzzz\" is unknown");
+    /* A value whose canonical form would not fit one line again: the
+     * list "a,a1,..." grows by one blank per item. */
+    {
+        char *line = malloc(PPS_CONFIG_LINE_MAX);
+        size_t used =
+            (size_t)snprintf(line, PPS_CONFIG_LINE_MAX, "local_domains = ");
+        int i = 0;
+        while (used + 8 < PPS_CONFIG_LINE_MAX - 1)
+            used += (size_t)snprintf(line + used, PPS_CONFIG_LINE_MAX - used,
+                                     "d%05d,", i++);
+        assert_int_equal(pps_profile_parse(&p, "x", line, used, "f"),
+                         PPS_ECONFIG);
+        assert_non_null(
+            strstr(pps_error_last()->message, "f:1: key 'local_domains':"));
+        assert_non_null(
+            strstr(pps_error_last()->message, "too long to be written back"));
+        free(line);
+    }
+    /* A byte order mark before the first line is skipped. */
+    assert_int_equal(
+        pps_profile_parse(&p, "x", "\xef\xbb\xbfkeep = yes\n", 14, "f"), 0);
+    assert_string_equal(pps_profile_get(p, "keep"), "yes");
+    pps_profile_free(p);
     /* Bad names never make a profile. */
     assert_int_equal(pps_profile_parse(&p, "../x", "", 0, "f"), PPS_EINVAL);
     assert_null(p);
