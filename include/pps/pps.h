@@ -35,6 +35,8 @@
 #include "route.h"
 #include "deliver.h"
 #include "deliverer.h"
+#include "profile.h"
+#include "profile_store.h"
 #include "poll.h"
 
 #endif /* PPS_PPS_H */
