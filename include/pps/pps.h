@@ -10,6 +10,8 @@
  *     pps/errors.h   status codes, pps_error_last()
  *     pps/log.h      the log callback
  *     pps/server.h   "mail.example.com 995s" and friends
+ *     pps/ledger.h   what was delivered to whom, and what was deleted
+ *     pps/ledger_store.h   (not included here) plug in another ledger store
  *     pps/version.h  compile-time and run-time versions
  */
 #ifndef PPS_PPS_H
@@ -20,5 +22,6 @@
 #include "errors.h"
 #include "log.h"
 #include "server.h"
+#include "ledger.h"
 
 #endif /* PPS_PPS_H */
