@@ -41,13 +41,14 @@ int pps__ledger_header_encode(char *buf, size_t size, const char *host,
 
 /*
  * Decoded record: rec's strings point into `line`, which is changed in
- * place (unescaped); status points into *st.  `len` excludes the newline.
+ * place (unescaped); status points into *st.  `len` excludes the newline,
+ * whose byte line[len] must exist: it becomes the terminating NUL.
  * Returns 0, or PPS_ECONFIG with *why set to a static reason.
  */
 int pps__ledger_record_decode(pps_ledger_record *rec, pps_ledger_status *st,
                               char *line, size_t len, const char **why);
 
-/* Decode a header line; host and user point into line. */
+/* Decode a header line (same rules); host and user point into line. */
 int pps__ledger_header_decode(const char **host, const char **user, char *line,
                               size_t len, const char **why);
 

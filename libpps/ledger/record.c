@@ -253,8 +253,7 @@ static int num(long long *out_v, const char *s, long long min, long long max)
 /* Check the CRC, split into fields, unescape them. */
 static int split(char **f, size_t *nf, char *line, size_t len, const char **why)
 {
-    uint32_t want;
-    long long crc;
+    uint32_t want, crc = 0;
     char *p, *end = line + len;
     size_t n = 0;
 
@@ -268,8 +267,11 @@ static int split(char **f, size_t *nf, char *line, size_t len, const char **why)
     }
     line[8] = '\0';
     want = pps__ledger_crc32(line + 9, len - 9);
-    if (strspn(line, "0123456789abcdef") != 8 ||
-        num(&crc, line, 0, 0xFFFFFFFFLL) < 0 || (uint32_t)crc != want) {
+    for (int i = 0; i < 8; i++) {
+        int v = line[i] >= 'a' ? line[i] - 'a' + 10 : line[i] - '0';
+        crc = (crc << 4) | (uint32_t)(v & 15);
+    }
+    if (strspn(line, "0123456789abcdef") != 8 || crc != want) {
         *why = "checksum mismatch";
         return -1;
     }
