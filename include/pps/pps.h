@@ -37,6 +37,8 @@
 #include "deliverer.h"
 #include "profile.h"
 #include "profile_store.h"
+#include "ledger.h"
+#include "ledger_store.h"
 #include "poll.h"
 
 #endif /* PPS_PPS_H */
