@@ -9,9 +9,9 @@
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
 typedef struct cli {
-    const char *dir;    /* the configuration folder */
-    pps_runtime *rt;    /* made on first use */
-    int verbose;        /* -v count */
+    const char *dir; /* the configuration folder */
+    pps_runtime *rt; /* made on first use */
+    int verbose;     /* -v count */
 } cli;
 
 /* The runtime for cli->dir, made on first use; NULL after printing why. */

@@ -183,8 +183,8 @@ static int profile_delete(cli *c, int argc, char **argv)
         return cli_usage("profile delete needs exactly one NAME");
     if (!cli_runtime(c))
         return EXIT_USAGE;
-    if ((err = pps_profile_store_delete(pps_runtime_profiles(c->rt),
-                                        argv[0])) < 0)
+    if ((err = pps_profile_store_delete(pps_runtime_profiles(c->rt), argv[0])) <
+        0)
         return cli_fail(err, argv[0]);
     printf("profile %s deleted\n", argv[0]);
     return EXIT_OK;
@@ -201,8 +201,7 @@ static int profile_list(cli *c, int argc, char **argv)
         return cli_usage("profile list takes no arguments");
     if (!cli_runtime(c))
         return EXIT_USAGE;
-    if ((err = pps_profile_store_list(&names, pps_runtime_profiles(c->rt))) <
-        0)
+    if ((err = pps_profile_store_list(&names, pps_runtime_profiles(c->rt))) < 0)
         return cli_fail(err, c->dir);
     for (i = 0; i < names.count; i++) {
         pps_profile *p = cli_load_profile(c, names.names[i], &status);
@@ -215,8 +214,7 @@ static int profile_list(cli *c, int argc, char **argv)
         if (s.server.host[0])
             pps_server_format(server, sizeof(server), &s.server);
         printf("%s\t%s\t%s\t-> %s@%s\t%s\tevery %s%s%s\n", names.names[i],
-               server, s.user ? s.user : "?",
-               s.local_user ? s.local_user : "?",
+               server, s.user ? s.user : "?", s.local_user ? s.local_user : "?",
                s.local_domain ? s.local_domain : "?",
                s.distribute ? "distribute" : "single",
                pps_profile_get(p, "interval"), s.keep ? ", keep" : "",

@@ -33,7 +33,8 @@ static void catch_stop_signals(void)
     sigaction(SIGTERM, &sa, NULL);
 }
 
-/* --- fetch ------------------------------------------------------------------ */
+/* --- fetch ------------------------------------------------------------------
+ */
 
 static int fetch_one(cli *c, const char *name)
 {
@@ -75,8 +76,7 @@ int cmd_fetch(cli *c, int argc, char **argv)
         return status;
     }
     /* Every enabled profile. */
-    if ((err = pps_profile_store_list(&names, pps_runtime_profiles(c->rt))) <
-        0)
+    if ((err = pps_profile_store_list(&names, pps_runtime_profiles(c->rt))) < 0)
         return cli_fail(err, c->dir);
     for (k = 0; k < names.count && !stop_requested; k++) {
         pps_profile *p = cli_load_profile(c, names.names[k], &one);
@@ -97,7 +97,8 @@ int cmd_fetch(cli *c, int argc, char **argv)
     return status;
 }
 
-/* --- route ------------------------------------------------------------------ */
+/* --- route ------------------------------------------------------------------
+ */
 
 /* Read at most `limit` bytes of FILE (or stdin): only the header block
  * matters, and it is bounded. */
@@ -150,8 +151,7 @@ int cmd_route(cli *c, int argc, char **argv)
         return status;
     pps_profile_get_settings(&s, p);
     /* One byte past the limit tells the router the block was cut. */
-    if ((status = read_head(file, (size_t)s.header_limit + 1, &msg, &len)) !=
-        0)
+    if ((status = read_head(file, (size_t)s.header_limit + 1, &msg, &len)) != 0)
         goto done;
     if ((err = pps_runtime_route(&res, c->rt, p, msg, len)) < 0) {
         status = cli_fail(err, name);
@@ -168,7 +168,8 @@ done:
     return status;
 }
 
-/* --- check ------------------------------------------------------------------ */
+/* --- check ------------------------------------------------------------------
+ */
 
 int cmd_check(cli *c, int argc, char **argv)
 {
@@ -216,7 +217,8 @@ int cmd_check(cli *c, int argc, char **argv)
     return EXIT_OK;
 }
 
-/* --- status ------------------------------------------------------------------ */
+/* --- status ------------------------------------------------------------------
+ */
 
 static void format_time(char *buf, size_t size, time_t t)
 {
@@ -241,8 +243,7 @@ int cmd_status(cli *c, int argc, char **argv)
         return cli_usage("status takes no arguments");
     if (!cli_runtime(c))
         return EXIT_USAGE;
-    if ((err = pps_profile_store_list(&names, pps_runtime_profiles(c->rt))) <
-        0)
+    if ((err = pps_profile_store_list(&names, pps_runtime_profiles(c->rt))) < 0)
         return cli_fail(err, c->dir);
     for (k = 0; k < names.count; k++) {
         pps_ledger_status st = PPS_LEDGER_STATUS_INIT;
@@ -264,8 +265,8 @@ int cmd_status(cli *c, int argc, char **argv)
         format_time(when, sizeof(when), st.finished);
         printf("%s: last poll %s: %s: %s; %lu listed, %lu delivered, %lu "
                "deleted, %lu failed",
-               names.names[k], when, st.result == 0 ? "ok" : "FAILED",
-               st.text, st.listed, st.delivered, st.deleted, st.failed);
+               names.names[k], when, st.result == 0 ? "ok" : "FAILED", st.text,
+               st.listed, st.delivered, st.deleted, st.failed);
         if (st.consecutive_failures) {
             format_time(next, sizeof(next), st.next_allowed);
             printf("; %lu failure(s) in a row, next poll not before %s",

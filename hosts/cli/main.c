@@ -124,17 +124,18 @@ int main(int argc, char **argv)
         const char *name;
         int (*run)(cli *, int, char **);
     } commands[] = {
-        {"profile", cmd_profile}, {"fetch", cmd_fetch},
-        {"route", cmd_route},     {"check", cmd_check},
-        {"status", cmd_status},
+        {"profile", cmd_profile}, {"fetch", cmd_fetch},   {"route", cmd_route},
+        {"check", cmd_check},     {"status", cmd_status},
     };
     char dir[4096];
     cli c = {NULL, NULL, 0};
     int i = 1, status;
     size_t k;
 
-    /* Until the runtime says where pop3.log is, warnings go to stderr. */
+    /* Until the runtime says where pop3.log is, warnings go to stderr.
+     * Failures are reported by the commands, one line each. */
     hostlog_open(NULL, PPS_LOG_ERROR, PPS_LOG_WARN);
+    hostlog_stderr_errors(0);
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (strcmp(argv[i], "--version") == 0) {
             printf("pps %s (libpps %s)\n", PPS_VERSION_STRING,
@@ -158,7 +159,8 @@ int main(int argc, char **argv)
         return cli_usage("no command given");
     if (c.verbose > PPS_LOG_TRACE - PPS_LOG_WARN)
         c.verbose = PPS_LOG_TRACE - PPS_LOG_WARN;
-    hostlog_open(NULL, PPS_LOG_ERROR, (pps_log_level)(PPS_LOG_WARN + c.verbose));
+    hostlog_open(NULL, PPS_LOG_ERROR,
+                 (pps_log_level)(PPS_LOG_WARN + c.verbose));
     if (!c.dir)
         c.dir = confdir_default(dir, sizeof(dir));
 

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,6 +22,7 @@ static FILE *file;
 static char *file_path;
 static pps_log_level file_max = PPS_LOG_INFO;
 static pps_log_level stderr_max = PPS_LOG_WARN;
+static int stderr_errors = 1;
 
 static FILE *open_file(const char *path)
 {
@@ -52,7 +54,7 @@ static void write_line(pps_log_level level, const char *profile,
     if (file && level <= file_max)
         fprintf(file, "%s %s [%s] %s\n", stamp, pps_log_level_name(level),
                 profile ? profile : "-", message);
-    if (level <= stderr_max) {
+    if (level <= stderr_max && (stderr_errors || level != PPS_LOG_ERROR)) {
         if (profile)
             fprintf(stderr, "pps: %s: %s: %s\n", pps_log_level_name(level),
                     profile, message);
@@ -79,6 +81,11 @@ int hostlog_open(const char *path, pps_log_level file_level,
     pps_log_set(write_line,
                 file_level > stderr_level ? file_level : stderr_level, NULL);
     return rc;
+}
+
+void hostlog_stderr_errors(int show)
+{
+    stderr_errors = show;
 }
 
 int hostlog_reopen(void)

@@ -17,6 +17,11 @@
 int hostlog_open(const char *path, pps_log_level file_level,
                  pps_log_level stderr_level);
 
+/* 0: library lines of level error go to the file only, because the host
+ * reports each failure itself in one line (the CLI); 1 (default): to
+ * stderr too. */
+void hostlog_stderr_errors(int show);
+
 /* Reopen the file (log rotation).  Safe to call from the main loop, not
  * from a signal handler. */
 int hostlog_reopen(void);

@@ -84,8 +84,10 @@ typedef struct pps_poll_options {
 } pps_poll_options;
 
 #define PPS_POLL_OPTIONS_VERSION 1
-#define PPS_POLL_OPTIONS_INIT                                                  \
-    {PPS_POLL_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, 0}
+#define PPS_POLL_OPTIONS_INIT                                           \
+    {                                                                   \
+        PPS_POLL_OPTIONS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, 0 \
+    }
 
 /* For bindings that cannot use the macro. */
 PPS_API void pps_poll_options_init(pps_poll_options *opts);
@@ -114,7 +116,9 @@ typedef struct pps_poll_report {
 
 #define PPS_POLL_REPORT_VERSION 1
 #define PPS_POLL_REPORT_INIT                                                   \
-    {PPS_POLL_REPORT_VERSION, 0, 0, 0, "", 0, 0, 0, 0, 0, 0, 0, 0, 0, -1, 0}
+    {                                                                          \
+        PPS_POLL_REPORT_VERSION, 0, 0, 0, "", 0, 0, 0, 0, 0, 0, 0, 0, 0, -1, 0 \
+    }
 
 /* For bindings that cannot use the macro. */
 PPS_API void pps_poll_report_init(pps_poll_report *report);
@@ -192,8 +196,7 @@ PPS_API int pps_runtime_poll(pps_poll_report *report, pps_runtime *rt,
  * was never polled.  `out` is a pps_ledger_status (pps/ledger.h).
  */
 struct pps_ledger_status;
-PPS_API int pps_runtime_status(struct pps_ledger_status *out,
-                               pps_runtime *rt,
+PPS_API int pps_runtime_status(struct pps_ledger_status *out, pps_runtime *rt,
                                const struct pps_profile *profile);
 
 /*
@@ -210,7 +213,7 @@ PPS_API int pps_runtime_route(struct pps_route_result **out, pps_runtime *rt,
 
 /* What `pps check` found. */
 typedef struct pps_check_report {
-    unsigned int version;     /* PPS_CHECK_REPORT_VERSION */
+    unsigned int version;      /* PPS_CHECK_REPORT_VERSION */
     unsigned int capabilities; /* PPS_CAPA_* (pps/fetch.h) */
     char sasl[256];            /* SASL mechanisms offered */
     char auth_method[32];      /* the login method used */
@@ -221,8 +224,10 @@ typedef struct pps_check_report {
 } pps_check_report;
 
 #define PPS_CHECK_REPORT_VERSION 1
-#define PPS_CHECK_REPORT_INIT                                                  \
-    {PPS_CHECK_REPORT_VERSION, 0, "", "", 0, 0, 0, -1}
+#define PPS_CHECK_REPORT_INIT                            \
+    {                                                    \
+        PPS_CHECK_REPORT_VERSION, 0, "", "", 0, 0, 0, -1 \
+    }
 
 /*
  * Connect to `profile`'s server, do TLS, log in, STAT and QUIT, changing

@@ -37,12 +37,12 @@ typedef enum msg_state {
 typedef struct poll_message {
     msg_state state;
     unsigned int number;
-    const char *uid;    /* borrowed from the poll's uid table */
+    const char *uid; /* borrowed from the poll's uid table */
     pps_header_reader *headers;
-    char **rcpts;       /* this delivery's recipients, owned */
+    char **rcpts; /* this delivery's recipients, owned */
     size_t rcpt_count;
-    char *dedup_key;    /* route result key, owned; NULL when none */
-    int error;          /* first failure inside this message, or 0 */
+    char *dedup_key; /* route result key, owned; NULL when none */
+    int error;       /* first failure inside this message, or 0 */
 } poll_message;
 
 typedef struct poll_ctx {

@@ -83,8 +83,7 @@ static int add_rcpt(poll_ctx *ctx, const char *rcpt)
 
     if (has_rcpt(m, rcpt))
         return 0;
-    if ((err = pps_ledger_recipient(&st, NULL, ctx->ledger, m->uid, rcpt)) <
-        0)
+    if ((err = pps_ledger_recipient(&st, NULL, ctx->ledger, m->uid, rcpt)) < 0)
         return err;
     if (st == PPS_LEDGER_RCPT_DELIVERED)
         return 0; /* has it already: never twice */
@@ -119,8 +118,7 @@ static int choose_recipients(poll_ctx *ctx, pps_route_result **route)
         if ((err = add_rcpt(ctx, pps_route_result_recipient(*route, i))) < 0)
             return err;
     key = pps_route_result_key(*route);
-    if (ctx->set.distribute && key &&
-        !(ctx->msg.dedup_key = pps__strdup(key)))
+    if (ctx->set.distribute && key && !(ctx->msg.dedup_key = pps__strdup(key)))
         return pps__error_oom();
     if (pps__log_enabled(PPS_LOG_DEBUG)) {
         const char *why = NULL;
@@ -135,8 +133,7 @@ static int choose_recipients(poll_ctx *ctx, pps_route_result **route)
 
 /* The envelope sender: the Return-Path of the message, else NULL (the
  * deliverer's configured default). */
-static const char *envelope_sender(const poll_ctx *ctx, char *buf,
-                                   size_t size)
+static const char *envelope_sender(const poll_ctx *ctx, char *buf, size_t size)
 {
     pps_header_field f;
     size_t pos = 0;
@@ -150,9 +147,8 @@ static const char *envelope_sender(const poll_ctx *ctx, char *buf,
 
 /* The lines put before the message: our trace header, and the router's
  * warning when it fell back for a reason the user should see. */
-static size_t prepend_lines(const poll_ctx *ctx,
-                            const pps_route_result *route, char *buf,
-                            size_t size)
+static size_t prepend_lines(const poll_ctx *ctx, const pps_route_result *route,
+                            char *buf, size_t size)
 {
     const char *warning = pps_route_result_warning(route);
     size_t len = 0;
@@ -199,9 +195,9 @@ static int start_delivery(poll_ctx *ctx)
 
     sender = envelope_sender(ctx, sender_buf, sizeof(sender_buf));
     prepend_len = prepend_lines(ctx, route, prepend, sizeof(prepend));
-    err = pps_deliver_begin(ctx->deliver, sender,
-                            (const char *const *)m->rcpts, m->rcpt_count,
-                            prepend_len ? prepend : NULL, prepend_len);
+    err = pps_deliver_begin(ctx->deliver, sender, (const char *const *)m->rcpts,
+                            m->rcpt_count, prepend_len ? prepend : NULL,
+                            prepend_len);
     if (err < 0) {
         record_outcomes(ctx); /* every recipient has its final status */
         m->state = MSG_DRAIN;
@@ -312,8 +308,8 @@ static int complete(poll_ctx *ctx, unsigned int number, const char *uid)
     if ((err = pps_ledger_complete(ctx->ledger, uid)) < 0)
         return pps__poll_fail(ctx, err);
     ctx->report->delivered++;
-    if (!ctx->set.keep && (err = queue(&ctx->dele, &ctx->dele_count,
-                                       number)) < 0)
+    if (!ctx->set.keep &&
+        (err = queue(&ctx->dele, &ctx->dele_count, number)) < 0)
         return pps__poll_fail(ctx, err);
     return 1;
 }
@@ -354,7 +350,8 @@ int pps__poll_settle(poll_ctx *ctx, unsigned int number, const char *uid)
     return 0;
 }
 
-/* --- the RETR callbacks ----------------------------------------------------- */
+/* --- the RETR callbacks -----------------------------------------------------
+ */
 
 static int on_begin(unsigned int number, void *payload)
 {

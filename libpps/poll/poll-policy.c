@@ -68,8 +68,8 @@ static int load_aliases(poll_ctx *ctx)
     size_t count = 0, global = 0, i;
     int err;
 
-    if ((err = pps_profile_get_list(&items, &count, ctx->profile,
-                                    "aliases")) < 0)
+    if ((err = pps_profile_get_list(&items, &count, ctx->profile, "aliases")) <
+        0)
         return err;
     if (ctx->opts->config)
         global = pps_config_alias_count(ctx->opts->config);

@@ -20,7 +20,7 @@
 /* Back-off after failed polls: 1 min, doubling, at most 6 h.  Servers'
  * fail2ban rules ban a fetcher that retries a bad password every minute. */
 #define BACKOFF_FIRST 60
-#define BACKOFF_MAX (6 * 3600)
+#define BACKOFF_MAX   (6 * 3600)
 
 void pps_poll_options_init(pps_poll_options *opts)
 {
@@ -90,7 +90,8 @@ static int stls_policy(pps_profile_tls_mode mode)
     return PPS_STLS_REQUIRED;
 }
 
-/* --- connecting ------------------------------------------------------------ */
+/* --- connecting ------------------------------------------------------------
+ */
 
 static int make_transport(pps_transport **out, const poll_ctx *ctx)
 {
@@ -103,8 +104,7 @@ static int make_transport(pps_transport **out, const poll_ctx *ctx)
     return pps_transport_tcp_new(out, &tls);
 }
 
-int pps__poll_connect(poll_ctx *ctx, pps_transport **own,
-                      const char *password)
+int pps__poll_connect(poll_ctx *ctx, pps_transport **own, const char *password)
 {
     pps_session_options so = PPS_SESSION_OPTIONS_INIT;
     pps_transport *transport = ctx->opts->transport;
@@ -132,7 +132,8 @@ int pps__poll_connect(poll_ctx *ctx, pps_transport **own,
     return pps_session_login(ctx->session);
 }
 
-/* --- the inventory ---------------------------------------------------------- */
+/* --- the inventory ----------------------------------------------------------
+ */
 
 /* Collects the header block that TOP n 0 sends, for the fallback key. */
 typedef struct top_collect {
@@ -195,8 +196,8 @@ static int key_messages(poll_ctx *ctx)
             continue;
         }
         if (!ctx->fallback_keys &&
-            !(ctx->fallback_keys = pps__calloc(
-                  ctx->list->count, sizeof(*ctx->fallback_keys))))
+            !(ctx->fallback_keys =
+                  pps__calloc(ctx->list->count, sizeof(*ctx->fallback_keys))))
             return pps__error_oom();
         if ((err = fallback_key(ctx, i)) == 0) {
             fallback++;
@@ -237,7 +238,8 @@ static int prune(poll_ctx *ctx)
     return err < 0 ? err : 0;
 }
 
-/* --- planning --------------------------------------------------------------- */
+/* --- planning ---------------------------------------------------------------
+ */
 
 /* Sort the listing into: already delivered (to delete), to fetch (within
  * the profile's limits), and left alone. */
@@ -305,7 +307,8 @@ static void count_unfinished(poll_ctx *ctx, const unsigned int *fetch,
     }
 }
 
-/* --- deleting ----------------------------------------------------------------- */
+/* --- deleting
+ * ----------------------------------------------------------------- */
 
 static const char *uid_of_number(const poll_ctx *ctx, unsigned int number)
 {
@@ -325,11 +328,11 @@ static int delete_and_quit(poll_ctx *ctx)
     int err = 0, quit_err;
 
     for (i = 0; i < ctx->dele_count && err == 0; i++)
-        err = pps_ledger_dele_sent(ctx->ledger,
-                                   uid_of_number(ctx, ctx->dele[i]));
+        err =
+            pps_ledger_dele_sent(ctx->ledger, uid_of_number(ctx, ctx->dele[i]));
     if (err == 0 && ctx->dele_count > 0)
-        err = pps_session_delete(ctx->session, ctx->dele, ctx->dele_count,
-                                 &sent);
+        err =
+            pps_session_delete(ctx->session, ctx->dele, ctx->dele_count, &sent);
     if (err < 0)
         pps__poll_fail(ctx, err);
 
@@ -347,7 +350,8 @@ static int delete_and_quit(poll_ctx *ctx)
     return 0;
 }
 
-/* --- status and back-off -------------------------------------------------------- */
+/* --- status and back-off
+ * -------------------------------------------------------- */
 
 static time_t backoff_seconds(unsigned long failures)
 {
@@ -393,7 +397,8 @@ static void store_status(poll_ctx *ctx, const pps_ledger_status *before)
         pps__log(PPS_LOG_WARN, ctx->name, "could not store the poll status");
 }
 
-/* --- the poll ------------------------------------------------------------------- */
+/* --- the poll
+ * ------------------------------------------------------------------- */
 
 static int run(poll_ctx *ctx, pps_ledger_status *before)
 {
@@ -528,8 +533,8 @@ out:
     report->finished = time(NULL);
     if (report->result == 0)
         pps__snprintf(report->text, sizeof(report->text),
-                      "%lu listed, %lu delivered, %lu deleted",
-                      report->listed, report->delivered, report->deleted);
+                      "%lu listed, %lu delivered, %lu deleted", report->listed,
+                      report->delivered, report->deleted);
     if (ctx.ledger) {
         if (report->result != PPS_ETEMP || report->next_allowed == 0)
             store_status(&ctx, &before);

@@ -249,8 +249,7 @@ int pps_runtime_check(pps_check_report *report, pps_runtime *rt,
         report->tls = own && own->is_tls(own);
     }
     if (err == 0)
-        err = pps_session_stat(ctx.session, &report->messages,
-                               &report->octets);
+        err = pps_session_stat(ctx.session, &report->messages, &report->octets);
     if (err == 0)
         err = pps_session_quit(ctx.session);
 done:
