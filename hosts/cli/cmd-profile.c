@@ -5,7 +5,10 @@
  * key takes --key or --no-key.  The library checks every value; this file
  * only reads the command line (and a password from standard input).
  */
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -74,6 +77,24 @@ static int set_key(pps_profile *p, const char *key, const char *value)
     return 0;
 }
 
+/* Keys naming a file (password_file, tls_ca_file) are stored absolute:
+ * the service does not run in the administrator's current folder. */
+static int set_key_path_aware(pps_profile *p, const char *key,
+                              const char *value)
+{
+    size_t klen = strlen(key);
+    char abs[PATH_MAX];
+
+    if (klen > 5 && strcmp(key + klen - 5, "_file") == 0 && value[0] &&
+        value[0] != '/') {
+        if (!realpath(value, abs))
+            return cli_usage("--%.*s %s: %s", (int)(klen - 5), key, value,
+                             strerror(errno));
+        value = abs;
+    }
+    return set_key(p, key, value);
+}
+
 /* Apply --options to p.  Returns 0 or an exit status. */
 static int apply_options(pps_profile *p, int argc, char **argv)
 {
@@ -121,7 +142,7 @@ static int apply_options(pps_profile *p, int argc, char **argv)
                 return cli_usage("'%s' needs a value", argv[i]);
             value = argv[++i];
         }
-        if ((status = set_key(p, k->name, value)) != 0)
+        if ((status = set_key_path_aware(p, k->name, value)) != 0)
             return status;
     }
     return 0;
