@@ -88,8 +88,8 @@ static int set_key_path_aware(pps_profile *p, const char *key,
     if (klen > 5 && strcmp(key + klen - 5, "_file") == 0 && value[0] &&
         value[0] != '/') {
         if (!realpath(value, abs))
-            return cli_usage("--%.*s %s: %s", (int)(klen - 5), key, value,
-                             strerror(errno));
+            return cli_usage("%s: %s (given for %s)", value, strerror(errno),
+                             key);
         value = abs;
     }
     return set_key(p, key, value);
