@@ -263,10 +263,14 @@ int cmd_status(cli *c, int argc, char **argv)
             continue;
         }
         format_time(when, sizeof(when), st.finished);
-        printf("%s: last poll %s: %s: %s; %lu listed, %lu delivered, %lu "
-               "deleted, %lu failed",
-               names.names[k], when, st.result == 0 ? "ok" : "FAILED", st.text,
-               st.listed, st.delivered, st.deleted, st.failed);
+        if (st.result == 0)
+            printf("%s: last poll %s: ok: %lu listed, %lu delivered, %lu "
+                   "deleted, %lu failed",
+                   names.names[k], when, st.listed, st.delivered, st.deleted,
+                   st.failed);
+        else
+            printf("%s: last poll %s: FAILED: %s", names.names[k], when,
+                   st.text);
         if (st.consecutive_failures) {
             format_time(next, sizeof(next), st.next_allowed);
             printf("; %lu failure(s) in a row, next poll not before %s",
