@@ -274,10 +274,11 @@ PPS_API int pps_session_top(pps_session *s, unsigned int number,
 
 /*
  * DELE each of numbers[0..count), pipelined when offered.  The deletions
- * take effect only when pps_session_quit() returns 0.  A refused DELE
- * fails the call (after reading the replies in flight) with PPS_EPERM or
- * PPS_ETEMP; *deleted (may be NULL) gets how many were accepted, which
- * are always the first ones asked for.
+ * take effect only when pps_session_quit() returns 0.  Every DELE is sent
+ * even when one is refused; *deleted (may be NULL) gets how many the
+ * server accepted, and the first refusal is returned (PPS_EPERM or
+ * PPS_ETEMP, its number in the detail).  To undo them all, use
+ * pps_session_rset() or leave without QUIT.
  */
 PPS_API int pps_session_delete(pps_session *s, const unsigned int *numbers,
                                size_t count, size_t *deleted);
@@ -297,8 +298,10 @@ PPS_API int pps_session_quit(pps_session *s);
 
 /*
  * Ask a running call to stop: it returns PPS_EABORTED at its next check
- * (before every read and write, and at least every 250 ms while waiting).
- * Safe from another thread and from a signal handler.
+ * (before every read and write, and at least every 250 ms while waiting
+ * for the server; the transport's connect and TLS handshake are bounded
+ * by read_timeout_ms instead).  The session is then broken.  Safe from
+ * another thread and from a signal handler (a lock-free atomic).
  */
 PPS_API void pps_session_abort(pps_session *s);
 

@@ -10,8 +10,6 @@
  */
 #include <string.h>
 
-#include <openssl/crypto.h>
-
 #include "pop3.h"
 
 _Static_assert(ATOMIC_INT_LOCK_FREE == 2,
@@ -112,7 +110,7 @@ void pps_session_free(pps_session *s)
     pps__free(s->user);
     pps__free(s->log_context);
     /* Reply and command buffers may have held secrets. */
-    OPENSSL_cleanse(s, sizeof(*s));
+    pps__wipe(s, sizeof(*s));
     pps__free(s);
 }
 
