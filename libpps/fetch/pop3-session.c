@@ -226,6 +226,7 @@ static int capa(pps_session *s)
 {
     const char *text;
     size_t len;
+    unsigned int lines = 0;
     int r;
 
     s->capa = s->timestamp[0] ? PPS_CAPA_APOP : 0;
@@ -238,8 +239,12 @@ static int capa(pps_session *s)
     if (s->status != PPS__POP3_OK)
         return 0; /* an RFC 1939 server: no capabilities known */
     s->capa |= PPS_CAPA_CAPA;
-    while ((r = pps__pop3_read_multi(s, PPS__CMD_CAPA, &text, &len)) == 1)
+    while ((r = pps__pop3_read_multi(s, PPS__CMD_CAPA, &text, &len)) == 1) {
+        if (++lines > PPS__POP3_CAPA_LINES_MAX)
+            return pps__pop3_bad_line(s, PPS__CMD_CAPA,
+                                      "goes on for more than 256 lines");
         capa_line(s, text, len);
+    }
     return r;
 }
 

@@ -61,7 +61,7 @@ int main(int argc, char **argv)
     tls.ca_file = argc > 3 ? argv[3] : NULL;
     o.user = argv[2];
     o.password = getenv("PPS_BENCH_PASSWORD");
-    o.pipeline_window = argc > 4 ? (unsigned int)atoi(argv[4]) : 0;
+    o.pipeline_window = argc > 4 ? (unsigned int)strtoul(argv[4], NULL, 10) : 0;
     t0 = now();
     if (pps_transport_tcp_new(&t, &tls) < 0)
         return fail("transport");
