@@ -131,10 +131,11 @@ PPS_API void pps_session_options_init(pps_session_options *opts);
 
 /*
  * Make a session over `transport` (borrowed: it must outlive the session;
- * the session never frees it).  `opts` is read now and may be freed after
- * the call, except opts->password (see above).  Returns 0 and the session
- * in *out (free with pps_session_free()), PPS_EINVAL for a bad option
- * (user or password with a line break, unknown auth_method), PPS_ENOMEM.
+ * the session never frees it).  `opts` (NULL: defaults, no user) is read
+ * now and may be freed after the call, except opts->password (see above).
+ * Returns 0 and the session in *out (free with pps_session_free()), PPS_EINVAL
+ * for a bad option (user or password with a line break, unknown auth_method),
+ * PPS_ENOMEM.
  */
 PPS_API int pps_session_new(pps_session **out, pps_transport *transport,
                             const pps_session_options *opts);

@@ -31,6 +31,7 @@ static int has_line_break(const char *s)
 int pps_session_new(pps_session **out, pps_transport *transport,
                     const pps_session_options *opts)
 {
+    static const pps_session_options defaults = PPS_SESSION_OPTIONS_INIT;
     pps_session *s;
     int method;
 
@@ -43,9 +44,11 @@ int pps_session_new(pps_session **out, pps_transport *transport,
         return pps__error_set(PPS_EINVAL,
                               "pps_session_new: the transport is NULL, of "
                               "another version, or lacks a function");
-    if (!opts || opts->version != PPS_SESSION_OPTIONS_VERSION)
-        return pps__error_set(PPS_EINVAL, "pps_session_new: options missing "
-                                          "or of another version");
+    if (!opts)
+        opts = &defaults;
+    if (opts->version != PPS_SESSION_OPTIONS_VERSION)
+        return pps__error_set(PPS_EINVAL, "pps_session_new: options of "
+                                          "another version");
     if (has_line_break(opts->user) || has_line_break(opts->password))
         return pps__error_set(PPS_EINVAL,
                               "pps_session_new: the user name or password "

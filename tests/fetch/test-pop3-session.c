@@ -786,6 +786,18 @@ static void test_bad_arguments(void **state)
     assert_int_equal(pps_session_new(&s, pps_test_script_transport(ts), &o),
                      PPS_EINVAL);
     assert_int_equal(pps_session_new(&s, NULL, NULL), PPS_EINVAL);
+    /* NULL options: defaults; without a user the login is refused. */
+    {
+        static const char *const lines2[] = {GREETING, CAPA_C, CAPA_S, NULL};
+        pps_test_script *ts2 = script_of(lines2);
+        assert_int_equal(
+            pps_session_new(&s, pps_test_script_transport(ts2), NULL), 0);
+        assert_int_equal(connect_tls(s), 0);
+        assert_int_equal(pps_session_login(s), PPS_EINVAL);
+        error_contains("no user name");
+        pps_session_free(s);
+        pps_test_script_free(ts2);
+    }
     pps_session_free(NULL);
     pps_message_list_free(NULL);
     pps_test_script_free(ts);
