@@ -10,6 +10,7 @@
  *     pps/errors.h   status codes, pps_error_last()
  *     pps/log.h      the log callback
  *     pps/server.h   "mail.example.com 995s" and friends
+ *     pps/transport.h the byte pipe under POP3 (TCP + TLS by default)
  *     pps/version.h  compile-time and run-time versions
  */
 #ifndef PPS_PPS_H
@@ -20,5 +21,6 @@
 #include "errors.h"
 #include "log.h"
 #include "server.h"
+#include "transport.h"
 
 #endif /* PPS_PPS_H */
