@@ -212,7 +212,7 @@ static void test_refuse_loose_modes(void **state)
     assert_int_equal(pps_profile_store_load(&q, f->store, "broken"),
                      PPS_ECONFIG);
     assert_non_null(strstr(pps_error_last()->message,
-                           "/profiles/broken.conf:2: key \"intervall\" is "
+                           "/profiles/broken.conf:2: key 'intervall' is "
                            "unknown (did you mean 'interval'?)"));
 
     /* A directory in its place. */
