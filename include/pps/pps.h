@@ -18,7 +18,7 @@
 #define PPS_PPS_H
 
 #include "common.h"
-#include "version.h"
+#include "pps/version.h" /* generated: in the build folder */
 #include "errors.h"
 #include "log.h"
 #include "server.h"
