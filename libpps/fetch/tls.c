@@ -453,11 +453,14 @@ static int certificate_refused(SSL *ssl, long result, const char *host,
         leaf_fingerprint(fp, sk_X509_value(chain, 0)))
         pps__fingerprint_format(fp_text, sizeof(fp_text), fp);
     ERR_clear_error();
+    /* The fingerprint before the hint: a long host name may cut the
+     * detail at PPS__ERROR_MESSAGE_MAX, and the fingerprint is the part
+     * an administrator cannot guess. */
     return pps__error_set(PPS_ETLS,
-                          "TLS certificate of %s port %u refused: %s; %s "
-                          "(SHA-256 fingerprint %s; see docs/tls.md)",
+                          "TLS certificate of %s port %u refused: %s "
+                          "(SHA-256 fingerprint %s); %s; see docs/tls.md",
                           host, port, X509_verify_cert_error_string(result),
-                          verify_hint(result), fp_text);
+                          fp_text, verify_hint(result));
 }
 
 static int handshake_failed(SSL *ssl, int ssl_err, const pps__tls *tls,
@@ -630,37 +633,36 @@ fail:
 
 /* --- data -------------------------------------------------------------- */
 
-/* After SSL_read/SSL_write failed with e: wait (1) or fail (< 0). */
-static int tls_wait_or_fail(SSL *ssl, int e, int fd, int64_t deadline,
-                            const char *doing, const char *host,
-                            unsigned int port)
+/* After SSL_read/SSL_write failed with e: wait (1) or fail (< 0).
+ * `doing` is "reading" or "writing", as in sock.c's details. */
+static int tls_wait_or_fail(int e, int fd, int64_t deadline, const char *doing,
+                            const char *host, unsigned int port)
 {
     char reason[TLS_REASON_MAX], errbuf[128];
     int sys_errno = errno, w;
 
-    (void)ssl;
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
         w = pps__sock_wait(fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT,
                            deadline);
         if (w > 0)
             return 1;
         if (w == 0)
-            return pps__error_set(PPS_ETIMEOUT, "timed out %s %s port %u",
+            return pps__error_set(PPS_ETIMEOUT, "timed out %s (TLS) %s port %u",
                                   doing, host, port);
         sys_errno = -w;
     } else if (e == SSL_ERROR_ZERO_RETURN) {
         sys_errno = 0; /* writing after the peer's close_notify or EOF */
     } else if (e != SSL_ERROR_SYSCALL || ERR_peek_error() != 0) {
-        return pps__error_set(PPS_ETLS, "TLS error %s %s port %u: %s", doing,
-                              host, port,
+        return pps__error_set(PPS_ETLS, "TLS error while %s, %s port %u: %s",
+                              doing, host, port,
                               openssl_reason(reason, sizeof(reason), NULL));
     }
     ERR_clear_error();
-    return pps__error_set(PPS_ENET, "connection to %s port %u failed %s it: %s",
-                          host, port, doing,
-                          sys_errno
-                              ? pps__strerror(sys_errno, errbuf, sizeof(errbuf))
-                              : "closed by the peer");
+    return pps__error_set(
+        PPS_ENET, "connection to %s port %u failed while %s: %s", host, port,
+        doing,
+        sys_errno ? pps__strerror(sys_errno, errbuf, sizeof(errbuf))
+                  : "closed by the peer");
 }
 
 long pps__tls_read(SSL *ssl, int fd, void *buf, size_t len, int64_t deadline,
@@ -679,7 +681,7 @@ long pps__tls_read(SSL *ssl, int fd, void *buf, size_t len, int64_t deadline,
             ERR_clear_error();
             return 0;
         }
-        rc = tls_wait_or_fail(ssl, e, fd, deadline, "reading from", host, port);
+        rc = tls_wait_or_fail(e, fd, deadline, "reading", host, port);
         if (rc < 0)
             return rc;
     }
@@ -701,7 +703,7 @@ long pps__tls_write(SSL *ssl, int fd, const void *buf, size_t len,
             continue;
         }
         e = SSL_get_error(ssl, 0);
-        rc = tls_wait_or_fail(ssl, e, fd, deadline, "writing to", host, port);
+        rc = tls_wait_or_fail(e, fd, deadline, "writing", host, port);
         if (rc < 0)
             return rc;
     }

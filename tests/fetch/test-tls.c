@@ -580,6 +580,31 @@ static void test_handshake_timeout(void **state)
     test_peer_stop(&p);
 }
 
+static void serve_close(int fd, test_peer *p)
+{
+    (void)fd;
+    (void)p;
+}
+
+static void test_peer_closes_during_handshake(void **state)
+{
+    pps_tls_options o = trusting_ca();
+    pps_transport *t = NULL;
+    pps_server_address a;
+    test_peer p;
+
+    (void)state;
+    assert_int_equal(pps_transport_tcp_new(&t, &o), 0);
+    assert_int_equal(test_peer_start(&p, AF_INET, serve_close, NULL), 0);
+    a = address("127.0.0.1", p.port, 1);
+    assert_int_equal(t->connect(t, &a, LONG_TIMEOUT_MS), PPS_ENET);
+    assert_message_has("during the TLS handshake");
+    assert_message_has("127.0.0.1 port");
+    assert_int_equal(t->is_tls(t), 0);
+    pps_transport_free(t);
+    test_peer_stop(&p);
+}
+
 static void test_plain_server_on_tls_port(void **state)
 {
     pps_tls_options o = trusting_ca();
@@ -668,6 +693,7 @@ int main(void)
         cmocka_unit_test(test_min_version_13),
         cmocka_unit_test(test_stls_upgrade),
         cmocka_unit_test(test_handshake_timeout),
+        cmocka_unit_test(test_peer_closes_during_handshake),
         cmocka_unit_test(test_plain_server_on_tls_port),
         cmocka_unit_test(test_dropped_tls_peer),
     };
