@@ -95,7 +95,8 @@ typedef struct pps_session_options {
     /* NULL or "auto": the strongest method the server offers, in the order
      * CRAM-MD5, APOP, PLAIN, LOGIN, USER (token methods are never chosen
      * automatically).  Otherwise one of "user", "apop", "plain", "login",
-     * "cram-md5", "xoauth2", "oauthbearer" (any case). */
+     * "cram-md5", "xoauth2", "oauthbearer" (any case): the values of the
+     * profile key `auth`. */
     const char *auth_method;
     int stls;                  /* a pps_stls_policy */
     int sasl_initial_response; /* a pps_sasl_ir */

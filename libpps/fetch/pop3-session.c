@@ -265,7 +265,7 @@ static int stls(pps_session *s)
             "%s does not offer STLS (RFC 2595) and the session requires it, "
             "so no login was tried; use implicit TLS (server \"%s 995s\"), or "
             "set the session option stls to PPS_STLS_IF_OFFERED or "
-            "PPS_STLS_NEVER (profile key stls = if-offered or never)",
+            "PPS_STLS_NEVER (profile key tls = if-offered or none)",
             s->addr.host, s->addr.host);
     }
     if ((err = pps__pop3_queue(s, PPS__CMD_STLS, NULL, NULL)) < 0 ||
