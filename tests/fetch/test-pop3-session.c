@@ -803,6 +803,40 @@ static void test_bad_arguments(void **state)
     pps_test_script_free(ts);
 }
 
+/* A refused STAT in a pipelined inventory: the rest is read and dropped,
+ * the error returned, and the session stays usable. */
+static void test_inventory_refused_drains(void **state)
+{
+    static const char *const lines[] = {
+        GREETING,
+        CAPA_C,
+        CAPA_PIPE_S,
+        LOGIN_USER,
+        "C:STAT\r\nLIST\r\nUIDL\r\n",
+        "S:-ERR [SYS/TEMP] busy\r\n+OK\r\n1 10\r\n.\r\n+OK\r\n1 a\r\n.\r\n",
+        "C:QUIT\r\n",
+        "S:+OK\r\n",
+        NULL};
+    pps_test_script *ts = script_of(lines);
+    pps_session_options o;
+    pps_session *s;
+    pps_message_list *l = (pps_message_list *)1;
+
+    (void)state;
+    test_options(&o);
+    s = session_on(ts, &o);
+    assert_int_equal(connect_tls(s), 0);
+    assert_int_equal(pps_session_login(s), 0);
+    assert_int_equal(pps_session_inventory(&l, s), PPS_ETEMP);
+    assert_null(l);
+    assert_int_equal(pps_session_response_code(s), PPS_RESP_NONE);
+    error_contains("STAT");
+    assert_int_equal(pps_session_quit(s), 0);
+    script_done(ts);
+    pps_session_free(s);
+    pps_test_script_free(ts);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -827,6 +861,7 @@ int main(void)
         cmocka_unit_test(test_retr_refused),
         cmocka_unit_test(test_transcript_masks_secrets),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_inventory_refused_drains),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
