@@ -280,9 +280,9 @@ static int stls(pps_session *s)
                      s->addr.host);
             return 0;
         }
-        pps__pop3_refused(s, PPS__CMD_STLS, NULL);
         pps__error_set(PPS_ETLS, "%s refused STLS; no login was tried",
                        s->addr.host);
+        pps__error_set_server(s->line + s->text_off, s->line_len - s->text_off);
         return PPS_ETLS;
     }
     /* RFC 2595 / CVE-2011-0411: bytes after the +OK were sent before TLS

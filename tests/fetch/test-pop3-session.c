@@ -351,6 +351,7 @@ static void test_stls_policies(void **state)
     s = session_on(ts, &o);
     assert_int_equal(pps_session_connect(s, &a), PPS_ETLS);
     error_contains("refused STLS");
+    assert_string_equal(pps_error_last()->server, "not now");
     pps_session_free(s);
     pps_test_script_free(ts);
     /* if-offered, not offered: plain. */
