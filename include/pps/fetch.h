@@ -17,7 +17,7 @@
  *     ... choose the messages the ledger has not seen ...
  *     pps_session_retrieve(s, numbers, n, &callbacks, payload);
  *     ... deliver durably, record in the ledger ...
- *     pps_session_delete(s, numbers, n);
+ *     pps_session_delete(s, numbers, n, &deleted);
  *     pps_session_quit(s);              // 0 only when the DELEs are committed
  *     pps_message_list_free(list);
  *     pps_session_free(s);              // then free the transport
@@ -43,10 +43,11 @@
  * that ends every line with LF alone, including the final ".", is
  * therefore understood.
  *
- * Secrets: the password or token is never logged; the PROTOCOL transcript
+ * Secrets: the password or token is never logged; the protocol transcript
  * (PPS_LOG_TRACE, lines "--> " and "<-- ") shows PASS, AUTH data and APOP
  * digests as "<hidden>".  A password or token is never sent over an
- * unencrypted connection unless allow_plaintext_password is set.
+ * unencrypted connection unless allow_plaintext_password is set (CRAM-MD5
+ * and APOP, which send only a digest, are allowed).
  *
  * A session is used by one thread at a time; pps_session_abort() is the
  * exception: it may be called from any thread or a signal handler.
