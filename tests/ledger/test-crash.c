@@ -441,7 +441,7 @@ static int iterations(void)
 {
     const char *e = getenv("PPS_TEST_CRASH_ITERATIONS");
     long n = e ? strtol(e, NULL, 10) : 0;
-    return n > 0 ? (int)n : 40;
+    return n > 0 ? (int)n : 25;
 }
 
 static void one_death(const reference *ref, const char *base, unsigned int seed,

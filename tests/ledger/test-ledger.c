@@ -734,12 +734,26 @@ static void test_write_failures(void **state)
     pps_ledger_free(l);
 }
 
+static int no_fsync(int fd, void *p)
+{
+    (void)fd, (void)p;
+    return 0;
+}
+
 static void test_compaction(void **state)
 {
     fixture *f = *state;
     const char *keep[] = {"m1999"};
     size_t on_disk, live, lines;
-    pps_ledger *l = open_ok(f->store, NULL);
+    /* About compaction, not durability: skip 4000 fsyncs. */
+    pps__ledger_io io = {count_write, no_fsync, NULL};
+    io_counter c;
+    pps_ledger *l;
+
+    memset(&c, 0, sizeof(c));
+    io.payload = &c;
+    pps__ledger_file_store_set_io(f->store, &io);
+    l = open_ok(f->store, NULL);
 
     for (int i = 0; i < 2000; i++) {
         char uid[16];
