@@ -10,6 +10,7 @@
  * the handle is poisoned: every later call fails with PPS_EIO until the
  * caller opens the ledger again, which reloads the truth from the store.
  */
+#include <limits.h>
 #include <string.h>
 
 #include "core/internal.h"
@@ -1044,7 +1045,7 @@ int pps_ledger_prune(pps_ledger *l, const char *const *listed, size_t n)
         rec = rec_of(PPS_LEDGER_REC_FORGET, m->uid, NULL, 0);
         if ((err = record(l, &rec)) < 0) /* frees m */
             return err;
-        if (pruned < INT32_MAX)
+        if (pruned < INT_MAX)
             pruned++;
     }
     if (pruned && (err = compact_if_worthwhile(l, 0)) < 0)
