@@ -291,6 +291,18 @@ static void fmb_free(fmb *m)
     pps__free(m);
 }
 
+/* Others who may write into the state folder may replace our files. */
+static void warn_if_shared(const fmb *m)
+{
+    struct stat sb;
+
+    if (stat(m->fs->dir, &sb) == 0 && (sb.st_mode & 022))
+        pps__log(PPS_LOG_WARN, m->profile,
+                 "ledger: state folder %s is writable by others (mode %03o); "
+                 "make it 0700",
+                 m->fs->dir, (unsigned int)(sb.st_mode & 0777));
+}
+
 static int fs_open(void **out, const char *host, const char *user,
                    const pps_ledger_options *opts, void *payload)
 {
@@ -337,10 +349,14 @@ static int fs_open(void **out, const char *host, const char *user,
         fmb_free(m);
         return err;
     }
+    warn_if_shared(m);
     if ((err = take_lock(m, opts->lock_wait_ms)) < 0) {
         fmb_free(m);
         return err;
     }
+    /* A compaction that died left its temporary file: we hold the lock,
+     * so nobody else is writing it. */
+    (void)unlink(m->tmp_path);
     m->fd = open(m->path, O_RDWR | O_APPEND | O_CLOEXEC);
     if (m->fd < 0 && errno == ENOENT) {
         if ((err = create_ledger(m)) < 0) {

@@ -636,6 +636,31 @@ static void test_file_modes(void **state)
     assert_int_equal(system(path), 0);
 }
 
+/* Left-overs of a crash during compaction, and a folder open to others. */
+static void test_stale_tmp_and_shared_folder(void **state)
+{
+    fixture *f = *state;
+    char tmp[4200];
+    struct stat sb;
+    logbuf log;
+    pps_ledger *l = open_ok(f->store, NULL);
+
+    deliver_one(l, "u", "a@l");
+    pps_ledger_free(l);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", f->path);
+    spill(tmp, "half a snapshot", 15);
+    memset(&log, 0, sizeof(log));
+    pps_log_set(capture, PPS_LOG_WARN, &log);
+    assert_int_equal(chmod(f->dir, 0777), 0);
+    l = open_ok(f->store, NULL);
+    assert_int_equal(stat(tmp, &sb), -1);
+    assert_int_equal(state_of(l, "u"), PPS_LEDGER_COMPLETE);
+    assert_int_equal(log.warnings, 1);
+    assert_non_null(strstr(log.text, "is writable by others (mode 777)"));
+    pps_ledger_free(l);
+    assert_int_equal(chmod(f->dir, 0700), 0);
+}
+
 static void test_failing_allocator_load(void **state)
 {
     fixture *f = *state;
@@ -962,6 +987,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_corrupt_middle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_identity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_modes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stale_tmp_and_shared_folder, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_failing_allocator_load, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_write_failures, setup, teardown),
