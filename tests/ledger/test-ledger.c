@@ -636,6 +636,41 @@ static void test_file_modes(void **state)
     assert_int_equal(system(path), 0);
 }
 
+/* The example of docs/ledger.md, byte for byte: the format is stable. */
+static const char golden[] =
+    "a7c501c3 H PPSLEDGER 1 pop.example.com joe\n"
+    "c44114ca I 000000015f3e1a2b alice@local.test 1732680000\n"
+    "01610193 I 000000015f3e1a2b bob@local.test 1732680000\n"
+    "a07607d8 D 000000015f3e1a2b alice@local.test 1732680001\n"
+    "7ede2dbe D 000000015f3e1a2b bob@local.test 1732680001\n"
+    "4be2d5a2 C 000000015f3e1a2b 1732680001\n"
+    "682233cb P 000000015f3e1a2b 1732680001\n"
+    "23eb9696 Q 1732680002\n"
+    "000c87a5 T 1732680000 1732680002 0 1 1 1 0 0 0 1732680002 "
+    "1%20delivered,%201%20deleted\n";
+
+static void test_golden_file(void **state)
+{
+    fixture *f = *state;
+    pps_ledger_options ro = PPS_LEDGER_OPTIONS_INIT;
+    pps_ledger_status st = PPS_LEDGER_STATUS_INIT;
+    char path[4096];
+    pps_ledger *l = NULL;
+
+    ledger_path(path, sizeof(path), f->store, "pop.example.com", "joe");
+    spill(path, golden, sizeof(golden) - 1);
+    ro.read_only = 1;
+    assert_int_equal(
+        pps_ledger_open(&l, f->store, "pop.example.com", "joe", &ro), 0);
+    assert_int_equal(state_of(l, "000000015f3e1a2b"), PPS_LEDGER_DELETED);
+    assert_int_equal(rcpt_of(l, "000000015f3e1a2b", "bob@local.test"),
+                     PPS_LEDGER_RCPT_DELIVERED);
+    assert_int_equal(pps_ledger_status_get(&st, l), 0);
+    assert_string_equal(st.text, "1 delivered, 1 deleted");
+    assert_int_equal(st.last_success, 1732680002);
+    pps_ledger_free(l);
+}
+
 /* Left-overs of a crash during compaction, and a folder open to others. */
 static void test_stale_tmp_and_shared_folder(void **state)
 {
@@ -987,6 +1022,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_corrupt_middle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_identity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_modes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_golden_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_tmp_and_shared_folder, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_failing_allocator_load, setup,
