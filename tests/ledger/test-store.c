@@ -56,21 +56,25 @@ static void copy_rec(mrec *to, const pps_ledger_record *rec)
 
 static void push(mrec **list, size_t *n, const pps_ledger_record *rec)
 {
-    mrec *grown = realloc(*list, (*n + 1) * sizeof(**list));
+    /* Grow by powers of two; a move invalidates the records' pointers
+     * into themselves, so re-point them then. */
+    if ((*n & (*n - 1)) == 0 || *n == 0) {
+        size_t cap = *n ? *n * 2 : 1;
+        mrec *grown = realloc(*list, cap * sizeof(**list));
 
-    assert_non_null(grown);
-    *list = grown;
-    copy_rec(&(*list)[*n], rec);
-    /* realloc moved earlier records: re-point their strings. */
-    for (size_t i = 0; i <= *n; i++) {
-        mrec *m = &(*list)[i];
-        if (m->r.uid)
-            m->r.uid = m->uid;
-        if (m->r.rcpt)
-            m->r.rcpt = m->rcpt;
-        if (m->r.status)
-            m->r.status = &m->st;
+        assert_non_null(grown);
+        *list = grown;
+        for (size_t i = 0; i < *n; i++) {
+            mrec *m = &(*list)[i];
+            if (m->r.uid)
+                m->r.uid = m->uid;
+            if (m->r.rcpt)
+                m->r.rcpt = m->rcpt;
+            if (m->r.status)
+                m->r.status = &m->st;
+        }
     }
+    copy_rec(&(*list)[*n], rec);
     (*n)++;
 }
 
