@@ -44,7 +44,6 @@
 #define CORRUPT_LOG_MAX 10
 
 typedef struct fstore {
-    pps_ledger_store base; /* first: the public face */
     char *dir;
     pps__ledger_io io;
 } fstore;
@@ -163,7 +162,7 @@ static char *join(const char *dir, const char *digest, const char *suffix)
 int pps__ledger_file_path(char *buf, size_t size, const pps_ledger_store *store,
                           const char *host, const char *user)
 {
-    const fstore *fs = (const fstore *)(const void *)store;
+    const fstore *fs = store->payload;
     char digest[33], lower[256];
     size_t i;
     int err, n;
@@ -704,7 +703,31 @@ static int fs_rewrite_end(void *mailbox, int commit, void *payload)
 
 /* --- the store ---------------------------------------------------------- */
 
-int pps_ledger_file_store_new(pps_ledger_store **out, const char *state_dir)
+static void fs_free(void *payload)
+{
+    fstore *fs = payload;
+
+    if (fs) {
+        pps__free(fs->dir);
+        pps__free(fs);
+    }
+}
+
+static const pps_ledger_store_ops file_ops = {
+    PPS_LEDGER_STORE_OPS_VERSION,
+    "file",
+    fs_open,
+    fs_load,
+    fs_append,
+    fs_sync,
+    fs_rewrite_begin,
+    fs_rewrite_add,
+    fs_rewrite_end,
+    fs_close,
+    fs_free,
+};
+
+int pps_ledger_store_open_dir(pps_ledger_store **out, const char *state_dir)
 {
     fstore *fs;
     size_t n;
@@ -715,9 +738,9 @@ int pps_ledger_file_store_new(pps_ledger_store **out, const char *state_dir)
     if (!state_dir || !*state_dir)
         return pps__error_set(PPS_EINVAL, "ledger: no state folder given");
     n = strlen(state_dir);
+    /* Room for "/<32 hex>.ledger.corrupt" within PATH_MAX. */
     if (n > 4000)
-        return pps__error_set(PPS_EINVAL, "ledger: state folder name too "
-                                          "long");
+        return pps__error_set(PPS_EINVAL, "ledger: state folder name too long");
     if (!(fs = pps__calloc(1, sizeof(*fs))))
         return pps__error_oom();
     if (!(fs->dir = pps__strdup(state_dir))) {
@@ -727,34 +750,15 @@ int pps_ledger_file_store_new(pps_ledger_store **out, const char *state_dir)
     while (n > 1 && fs->dir[n - 1] == '/')
         fs->dir[--n] = '\0';
     fs->io = real_io;
-    fs->base.version = PPS_LEDGER_STORE_VERSION;
-    fs->base.name = "file";
-    fs->base.open = fs_open;
-    fs->base.load = fs_load;
-    fs->base.append = fs_append;
-    fs->base.sync = fs_sync;
-    fs->base.rewrite_begin = fs_rewrite_begin;
-    fs->base.rewrite_add = fs_rewrite_add;
-    fs->base.rewrite_end = fs_rewrite_end;
-    fs->base.close = fs_close;
-    fs->base.payload = fs;
-    *out = &fs->base;
-    return 0;
+    return pps_ledger_store_new(out, &file_ops, fs);
 }
 
-void pps_ledger_file_store_free(pps_ledger_store *store)
-{
-    fstore *fs = (fstore *)(void *)store;
-
-    if (!fs)
-        return;
-    pps__free(fs->dir);
-    pps__free(fs);
-}
-
+/* For tests only: the store must come from pps_ledger_store_open_dir. */
 void pps__ledger_file_store_set_io(pps_ledger_store *store,
                                    const pps__ledger_io *io)
 {
-    fstore *fs = (fstore *)(void *)store;
-    fs->io = io ? *io : real_io;
+    fstore *fs = store->payload;
+
+    if (store->ops.open == fs_open)
+        fs->io = io ? *io : real_io;
 }

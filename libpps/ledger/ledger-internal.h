@@ -13,6 +13,14 @@
 #include "pps/ledger.h"
 #include "pps/ledger_store.h"
 
+/* --- a store (store.c) -----------------------------------------------------
+ */
+
+struct pps_ledger_store {
+    pps_ledger_store_ops ops; /* a copy */
+    void *payload;            /* owned: ops.free releases it */
+};
+
 /* --- one record as a line of text (record.c) ----------------------------- */
 
 /*

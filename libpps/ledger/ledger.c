@@ -334,7 +334,7 @@ static int store_failed(pps_ledger *l, int err, const char *step)
 {
     if (pps_error_last()->code != err)
         pps__error_set(err, "ledger of %s@%s: store \"%s\": %s failed: %s",
-                       l->user, l->host, l->store->name, step,
+                       l->user, l->host, l->store->ops.name, step,
                        pps_strerror(err));
     return err;
 }
@@ -360,7 +360,7 @@ static int record(pps_ledger *l, const pps_ledger_record *rec)
     int err;
 
     pps_error_clear();
-    if ((err = l->store->append(l->mb, rec, l->store->payload)) < 0)
+    if ((err = l->store->ops.append(l->mb, rec, l->store->payload)) < 0)
         return poison(l, store_failed(l, err, "append"));
     l->on_disk++;
     if (rec->type == PPS_LEDGER_REC_DELE || rec->type == PPS_LEDGER_REC_QUIT)
@@ -381,7 +381,7 @@ int pps_ledger_sync(pps_ledger *l)
     if (l->read_only || (!l->dirty && !l->dirty_hint))
         return 0;
     pps_error_clear();
-    if ((err = l->store->sync(l->mb, l->store->payload)) < 0)
+    if ((err = l->store->ops.sync(l->mb, l->store->payload)) < 0)
         return poison(l, store_failed(l, err, "sync"));
     l->dirty = l->dirty_hint = 0;
     return 0;
@@ -422,7 +422,7 @@ void pps__ledger_record_counts(const pps_ledger *l, size_t *on_disk,
 static int add(pps_ledger *l, const pps_ledger_record *rec, size_t *count)
 {
     (*count)++;
-    return l->store->rewrite_add(l->mb, rec, l->store->payload);
+    return l->store->ops.rewrite_add(l->mb, rec, l->store->payload);
 }
 
 static int snapshot_msg(pps_ledger *l, const msg *m, size_t *count)
@@ -526,13 +526,13 @@ int pps_ledger_compact(pps_ledger *l)
         return err;
     s = l->store;
     pps_error_clear();
-    if ((err = s->rewrite_begin(l->mb, s->payload)) < 0)
+    if ((err = s->ops.rewrite_begin(l->mb, s->payload)) < 0)
         return store_failed(l, err, "rewrite");
     if ((err = snapshot(l, &count)) < 0) {
-        s->rewrite_end(l->mb, 0, s->payload);
+        s->ops.rewrite_end(l->mb, 0, s->payload);
         return store_failed(l, err, "rewrite");
     }
-    if ((err = s->rewrite_end(l->mb, 1, s->payload)) < 0)
+    if ((err = s->ops.rewrite_end(l->mb, 1, s->payload)) < 0)
         return poison(l, store_failed(l, err, "rewrite"));
     /* The new store holds everything appended so far, durably. */
     l->on_disk = count;
@@ -580,17 +580,6 @@ static int check_str(const char *s, size_t max, const char *what)
     return 0;
 }
 
-static int check_store(const pps_ledger_store *s)
-{
-    if (!s || s->version < 1 || !s->open || !s->load || !s->append ||
-        !s->sync || !s->rewrite_begin || !s->rewrite_add || !s->rewrite_end ||
-        !s->close)
-        return pps__error_set(PPS_EINVAL,
-                              "ledger: the store is NULL, of an unknown "
-                              "version or lacks a function");
-    return 0;
-}
-
 static int on_load(const pps_ledger_record *rec, void *arg)
 {
     pps_ledger *l = arg;
@@ -614,7 +603,7 @@ static void ledger_release(pps_ledger *l)
     pps__map_dispose(&l->msgs);
     pps__map_dispose(&l->seen);
     if (l->mb)
-        l->store->close(l->mb, l->store->payload);
+        l->store->ops.close(l->mb, l->store->payload);
     pps__free(l->host);
     pps__free(l->user);
     pps__free(l->profile);
@@ -632,8 +621,9 @@ int pps_ledger_open(pps_ledger **out, const pps_ledger_store *store,
     if (!out)
         return pps__error_set(PPS_EINVAL, "ledger: NULL output");
     *out = NULL;
-    if ((err = check_store(store)) < 0 ||
-        (err = check_str(host, 253, "host")) < 0 ||
+    if (!store)
+        return pps__error_set(PPS_EINVAL, "ledger: NULL store");
+    if ((err = check_str(host, 253, "host")) < 0 ||
         (err = check_str(user, 255, "user")) < 0)
         return err;
     if (!opts)
@@ -662,14 +652,15 @@ int pps_ledger_open(pps_ledger **out, const pps_ledger_store *store,
         *p = (char)pps__ascii_tolower((unsigned char)*p);
 
     pps_error_clear();
-    if ((err = store->open(&l->mb, l->host, user, opts, store->payload)) < 0) {
+    if ((err = store->ops.open(&l->mb, l->host, user, opts, store->payload)) <
+        0) {
         l->mb = NULL;
         err = store_failed(l, err, "open");
         ledger_release(l);
         return err;
     }
     pps_error_clear();
-    if ((err = store->load(l->mb, on_load, l, store->payload)) < 0) {
+    if ((err = store->ops.load(l->mb, on_load, l, store->payload)) < 0) {
         err = store_failed(l, err, "load");
         ledger_release(l);
         return err;

@@ -52,7 +52,7 @@ int main(int argc, char **argv)
     snprintf(dir, sizeof(dir), "%s/pps-bench-XXXXXX", tmp);
     if (n <= 0 || !mkdtemp(dir))
         return 1;
-    if (pps_ledger_file_store_new(&store, dir) != 0 ||
+    if (pps_ledger_store_open_dir(&store, dir) != 0 ||
         pps__ledger_file_path(path, sizeof(path), store, "pop.example.com",
                               "bench") != 0)
         return fail("store");
@@ -111,6 +111,6 @@ int main(int argc, char **argv)
     snprintf(path + strlen(path) - strlen(".ledger"), 16, ".lock");
     unlink(path);
     rmdir(dir);
-    pps_ledger_file_store_free(store);
+    pps_ledger_store_free(store);
     return 0;
 }

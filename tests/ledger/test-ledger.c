@@ -24,7 +24,7 @@ static int setup(void **state)
 
     assert_non_null(f);
     f->dir = make_state_dir();
-    assert_int_equal(pps_ledger_file_store_new(&f->store, f->dir), 0);
+    assert_int_equal(pps_ledger_store_open_dir(&f->store, f->dir), 0);
     ledger_path(f->path, sizeof(f->path), f->store, HOST, USER);
     *state = f;
     return 0;
@@ -36,7 +36,7 @@ static int teardown(void **state)
 
     pps__alloc_fail_after(-1);
     pps_log_set(NULL, PPS_LOG_ERROR, NULL);
-    pps_ledger_file_store_free(f->store);
+    pps_ledger_store_free(f->store);
     rm_tree(f->dir);
     free(f);
     return 0;
@@ -617,7 +617,7 @@ static void test_file_modes(void **state)
     mode_t old = umask(0);
 
     snprintf(sub, sizeof(sub), "%s/state", f->dir);
-    assert_int_equal(pps_ledger_file_store_new(&store, sub), 0);
+    assert_int_equal(pps_ledger_store_open_dir(&store, sub), 0);
     l = open_ok(store, NULL);
     deliver_one(l, "u", "a@l");
     assert_int_equal(pps_ledger_compact(l), 0);
@@ -631,7 +631,7 @@ static void test_file_modes(void **state)
     assert_int_equal(sb.st_mode & 0777, 0600);
     pps_ledger_free(l);
     umask(old);
-    pps_ledger_file_store_free(store);
+    pps_ledger_store_free(store);
     snprintf(path, sizeof(path), "rm -rf '%s'", sub);
     assert_int_equal(system(path), 0);
 }
@@ -954,24 +954,35 @@ static void test_lock_between_processes(void **state)
     close(down[1]);
 }
 
+static void count_free(void *payload)
+{
+    (*(int *)payload)++;
+}
+
 static void test_bad_arguments(void **state)
 {
     fixture *f = *state;
     char long_uid[PPS_LEDGER_UID_MAX + 2];
     pps_ledger_options opts = PPS_LEDGER_OPTIONS_INIT;
-    pps_ledger_store broken;
+    pps_ledger_store_ops broken;
     pps_ledger_store *s = NULL;
+    int freed = 0;
     pps_ledger *l = NULL;
     pps_ledger_message_info info;
 
-    assert_int_equal(pps_ledger_file_store_new(&s, ""), PPS_EINVAL);
-    assert_int_equal(pps_ledger_file_store_new(NULL, "/x"), PPS_EINVAL);
+    assert_int_equal(pps_ledger_store_open_dir(&s, ""), PPS_EINVAL);
+    assert_int_equal(pps_ledger_store_open_dir(NULL, "/x"), PPS_EINVAL);
     assert_int_equal(pps_ledger_open(NULL, f->store, HOST, USER, NULL),
                      PPS_EINVAL);
     assert_int_equal(pps_ledger_open(&l, NULL, HOST, USER, NULL), PPS_EINVAL);
+    /* A store without its slots is refused, and its payload freed. */
     memset(&broken, 0, sizeof(broken));
-    assert_int_equal(pps_ledger_open(&l, &broken, HOST, USER, NULL),
-                     PPS_EINVAL);
+    broken.version = PPS_LEDGER_STORE_OPS_VERSION;
+    broken.free = count_free;
+    assert_int_equal(pps_ledger_store_new(&s, &broken, &freed), PPS_EINVAL);
+    assert_null(s);
+    assert_int_equal(freed, 1);
+    assert_int_equal(pps_ledger_store_new(&s, NULL, NULL), PPS_EINVAL);
     assert_int_equal(pps_ledger_open(&l, f->store, "", USER, NULL), PPS_EINVAL);
     assert_int_equal(pps_ledger_open(&l, f->store, HOST, NULL, NULL),
                      PPS_EINVAL);
@@ -997,7 +1008,7 @@ static void test_bad_arguments(void **state)
     assert_int_equal(pps_ledger_message_count(NULL), 0);
     pps_ledger_free(l);
     pps_ledger_free(NULL);
-    pps_ledger_file_store_free(NULL);
+    pps_ledger_store_free(NULL);
 }
 
 int main(void)

@@ -29,7 +29,7 @@ typedef struct mbox {
 } mbox;
 
 typedef struct mstore {
-    pps_ledger_store base;
+    pps_ledger_store *store; /* what pps_ledger_open gets */
     mbox boxes[4];
     int nboxes;
     int syncs;
@@ -194,27 +194,32 @@ static void m_close(void *mb, void *payload)
     free(h);
 }
 
+static const pps_ledger_store_ops memory_ops = {
+    PPS_LEDGER_STORE_OPS_VERSION,
+    "memory",
+    m_open,
+    m_load,
+    m_append,
+    m_sync,
+    m_rewrite_begin,
+    m_rewrite_add,
+    m_rewrite_end,
+    m_close,
+    NULL, /* the test frees the payload itself */
+};
+
 static mstore *mstore_new(void)
 {
     mstore *s = calloc(1, sizeof(*s));
 
     assert_non_null(s);
-    s->base.version = PPS_LEDGER_STORE_VERSION;
-    s->base.name = "memory";
-    s->base.open = m_open;
-    s->base.load = m_load;
-    s->base.append = m_append;
-    s->base.sync = m_sync;
-    s->base.rewrite_begin = m_rewrite_begin;
-    s->base.rewrite_add = m_rewrite_add;
-    s->base.rewrite_end = m_rewrite_end;
-    s->base.close = m_close;
-    s->base.payload = s;
+    assert_int_equal(pps_ledger_store_new(&s->store, &memory_ops, s), 0);
     return s;
 }
 
 static void mstore_free(mstore *s)
 {
+    pps_ledger_store_free(s->store);
     for (int i = 0; i < s->nboxes; i++)
         free(s->boxes[i].recs);
     free(s);
@@ -245,7 +250,7 @@ static void test_memory_store_round_trip(void **state)
 
     (void)state;
     assert_int_equal(
-        pps_ledger_open(&l, &s->base, "Pop.Example.com", "joe", NULL), 0);
+        pps_ledger_open(&l, s->store, "Pop.Example.com", "joe", NULL), 0);
     /* The store sees the host in lower case. */
     assert_string_equal(s->boxes[0].host, "pop.example.com");
     assert_int_equal(pps_ledger_intend(l, "u1", a, 1), 0);
@@ -253,12 +258,12 @@ static void test_memory_store_round_trip(void **state)
     assert_int_equal(pps_ledger_complete(l, "u1"), 0);
     /* Locked: the store's refusal, named by the ledger. */
     assert_int_equal(
-        pps_ledger_open(&m, &s->base, "pop.example.com", "joe", NULL),
+        pps_ledger_open(&m, s->store, "pop.example.com", "joe", NULL),
         PPS_ETEMP);
     assert_non_null(strstr(pps_error_last()->message, "store \"memory\""));
     pps_ledger_free(l);
     assert_int_equal(
-        pps_ledger_open(&l, &s->base, "pop.example.com", "joe", NULL), 0);
+        pps_ledger_open(&l, s->store, "pop.example.com", "joe", NULL), 0);
     assert_int_equal(state_of(l, "u1"), PPS_LEDGER_COMPLETE);
     pps_ledger_free(l);
     mstore_free(s);
@@ -272,14 +277,14 @@ static void test_memory_store_crash_before_and_after_dele(void **state)
     pps_ledger *l = NULL;
 
     (void)state;
-    assert_int_equal(pps_ledger_open(&l, &s->base, "h", "u", NULL), 0);
+    assert_int_equal(pps_ledger_open(&l, s->store, "h", "u", NULL), 0);
     assert_int_equal(pps_ledger_intend(l, "u1", a, 1), 0);
     assert_int_equal(pps_ledger_delivered(l, "u1", "a@l"), 0);
     assert_int_equal(pps_ledger_complete(l, "u1"), 0);
     crash(s); /* before any DELE: D and C were not synced */
     assert_int_equal(s->boxes[0].n, 1); /* only the intent survived */
     pps_ledger_free(l); /* the dead process's handle: nothing to add */
-    assert_int_equal(pps_ledger_open(&l, &s->base, "h", "u", NULL), 0);
+    assert_int_equal(pps_ledger_open(&l, s->store, "h", "u", NULL), 0);
     assert_int_equal(state_of(l, "u1"), PPS_LEDGER_PARTIAL); /* in doubt */
     assert_int_equal(
         pps_ledger_resolve_in_doubt(l, "u1", PPS_LEDGER_AT_MOST_ONCE), 1);
@@ -288,7 +293,7 @@ static void test_memory_store_crash_before_and_after_dele(void **state)
     crash(s); /* right after the DELE left */
     pps_ledger_free(l);
     /* The records that allowed the DELE survived the crash. */
-    assert_int_equal(pps_ledger_open(&l, &s->base, "h", "u", NULL), 0);
+    assert_int_equal(pps_ledger_open(&l, s->store, "h", "u", NULL), 0);
     assert_true(state_of(l, "u1") >= PPS_LEDGER_COMPLETE);
     /* A failing COMMIT refuses the DELE and poisons the handle. */
     assert_int_equal(pps_ledger_intend(l, "u2", a, 1), 0);
@@ -310,7 +315,7 @@ static void test_memory_store_compaction(void **state)
     pps_ledger *l = NULL;
 
     (void)state;
-    assert_int_equal(pps_ledger_open(&l, &s->base, "h", "u", NULL), 0);
+    assert_int_equal(pps_ledger_open(&l, s->store, "h", "u", NULL), 0);
     for (int i = 0; i < 600; i++) {
         char uid[16];
         snprintf(uid, sizeof(uid), "m%d", i);
@@ -323,7 +328,7 @@ static void test_memory_store_compaction(void **state)
     /* 1800 + 599 records for 2 live ones: rewritten through the slots. */
     assert_int_equal(s->boxes[0].n, 2);
     pps_ledger_free(l);
-    assert_int_equal(pps_ledger_open(&l, &s->base, "h", "u", NULL), 0);
+    assert_int_equal(pps_ledger_open(&l, s->store, "h", "u", NULL), 0);
     assert_int_equal(state_of(l, "m0"), PPS_LEDGER_COMPLETE);
     assert_int_equal(pps_ledger_message_count(l), 1);
     pps_ledger_free(l);
