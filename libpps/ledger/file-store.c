@@ -168,8 +168,9 @@ int pps__ledger_file_path(char *buf, size_t size, const pps_ledger_store *store,
     int err, n;
 
     for (i = 0; host[i] && i < sizeof(lower) - 1; i++)
-        lower[i] = (char)pps__ascii_tolower((unsigned char)host[i]);
+        lower[i] = host[i];
     lower[i] = '\0';
+    pps__ledger_host_normalize(lower);
     if ((err = digest_name(digest, lower, user)) < 0)
         return err;
     n = pps__snprintf(buf, size, "%s/%s.ledger", fs->dir, digest);

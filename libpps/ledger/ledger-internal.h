@@ -116,6 +116,9 @@ int pps__ledger_file_path(char *buf, size_t size, const pps_ledger_store *store,
 
 /* --- ledger seams (ledger.c) ---------------------------------------------- */
 
+/* The host as it names a ledger: ASCII lower case, no trailing dot. */
+void pps__ledger_host_normalize(char *host);
+
 typedef time_t (*pps__ledger_clock)(void *payload);
 /* Tests move time: NULL restores time(). */
 void pps__ledger_set_clock(pps_ledger *l, pps__ledger_clock clock,

@@ -19,6 +19,8 @@
 /* Recompact when the store holds more than twice what is needed, plus
  * this much slack so a small ledger is not rewritten on every open. */
 #define COMPACT_SLACK 1024
+/* Messages that vanished unfinished named one by one in the log. */
+#define PRUNE_LOG_MAX 10
 
 enum { MSG_COMPLETE = 1, MSG_DELE_SENT = 2, MSG_DELETED = 4 };
 
@@ -89,6 +91,17 @@ void pps_ledger_status_init(pps_ledger_status *st)
     static const pps_ledger_status init = PPS_LEDGER_STATUS_INIT;
     if (st)
         *st = init;
+}
+
+void pps__ledger_host_normalize(char *host)
+{
+    size_t n = strlen(host);
+
+    /* "Mail.Example.COM." and "mail.example.com" are one server. */
+    if (n > 1 && host[n - 1] == '.')
+        host[n - 1] = '\0';
+    for (char *p = host; *p; p++)
+        *p = (char)pps__ascii_tolower((unsigned char)*p);
 }
 
 /* --- memory ------------------------------------------------------------ */
@@ -648,8 +661,7 @@ int pps_ledger_open(pps_ledger **out, const pps_ledger_store *store,
         ledger_release(l);
         return pps__error_oom();
     }
-    for (char *p = l->host; *p; p++)
-        *p = (char)pps__ascii_tolower((unsigned char)*p);
+    pps__ledger_host_normalize(l->host);
 
     pps_error_clear();
     if ((err = store->ops.open(&l->mb, l->host, user, opts, store->payload)) <
@@ -1010,7 +1022,7 @@ int pps_ledger_prune(pps_ledger *l, const char *const *listed, size_t n)
 {
     size_t b = 0;
     pps__map_node *node, *next = NULL;
-    int err, pruned = 0;
+    int err, pruned = 0, vanished = 0;
 
     if ((err = usable(l, 1)) < 0)
         return err;
@@ -1028,7 +1040,8 @@ int pps_ledger_prune(pps_ledger *l, const char *const *listed, size_t n)
 
         if (m->mark == l->mark_gen)
             continue;
-        if (!(m->flags & MSG_COMPLETE))
+        /* A few lines name the uids; a mass vanishing gets a count. */
+        if (!(m->flags & MSG_COMPLETE) && vanished++ < PRUNE_LOG_MAX)
             pps__log(PPS_LOG_WARN, l->profile,
                      "ledger of %s@%s: uid %s left the server before its "
                      "delivery completed",
@@ -1039,6 +1052,11 @@ int pps_ledger_prune(pps_ledger *l, const char *const *listed, size_t n)
         if (pruned < INT_MAX)
             pruned++;
     }
+    if (vanished > PRUNE_LOG_MAX)
+        pps__log(PPS_LOG_WARN, l->profile,
+                 "ledger of %s@%s: %d messages in all left the server before "
+                 "their delivery completed",
+                 l->user, l->host, vanished);
     if (pruned && (err = compact_if_worthwhile(l, 0)) < 0)
         return err;
     return pruned;

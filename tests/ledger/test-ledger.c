@@ -382,6 +382,16 @@ static void test_prune(void **state)
     assert_int_equal(pps_ledger_prune(l, listed, 3), 3);
     assert_int_equal(log.warnings, 1); /* u5 vanished undelivered */
     assert_non_null(strstr(log.text, "uid u5 left the server"));
+    /* Many vanish at once: ten named, then a count. */
+    for (int i = 0; i < 15; i++) {
+        char uid[16];
+        snprintf(uid, sizeof(uid), "gone%d", i);
+        assert_int_equal(pps_ledger_intend(l, uid, a, 1), 0);
+    }
+    memset(&log, 0, sizeof(log));
+    assert_int_equal(pps_ledger_prune(l, listed, 3), 15);
+    assert_int_equal(log.warnings, 11);
+    assert_non_null(strstr(log.text, "15 messages in all left the server"));
     assert_int_equal(pps_ledger_message_count(l), 2);
     assert_int_equal(state_of(l, "u1"), PPS_LEDGER_NEW);
     assert_int_equal(state_of(l, "u2"), PPS_LEDGER_COMPLETE);
@@ -589,7 +599,7 @@ static void test_identity(void **state)
     pps_ledger_free(l);
     /* Host names are case-insensitive: the same mailbox. */
     assert_int_equal(
-        pps_ledger_open(&l, f->store, "POP.Example.COM", USER, NULL), 0);
+        pps_ledger_open(&l, f->store, "POP.Example.COM.", USER, NULL), 0);
     assert_int_equal(state_of(l, "u1"), PPS_LEDGER_COMPLETE);
     pps_ledger_free(l);
     /* Another user on the same server: another ledger. */
