@@ -253,6 +253,20 @@ PPS_API int pps_ledger_prune(pps_ledger *l, const char *const *listed,
 /* Number of messages the ledger knows. */
 PPS_API size_t pps_ledger_message_count(const pps_ledger *l);
 
+/* 32 hex digits and a NUL. */
+#define PPS_LEDGER_TAG_SIZE 33
+
+/*
+ * A name for the delivery of `uid` to `rcpt` from this ledger's mailbox
+ * that is the same in every run: 32 hex digits of SHA-256(host, user,
+ * uid, rcpt).  A deliverer that puts it in what it stores (a Maildir file
+ * name) can settle an in-doubt recipient after a crash by looking for it:
+ * found means delivered (see docs/ledger.md, "The window").  Writes a
+ * NUL-terminated tag into out (size >= PPS_LEDGER_TAG_SIZE).
+ */
+PPS_API int pps_ledger_delivery_tag(char *out, size_t size, const pps_ledger *l,
+                                    const char *uid, const char *rcpt);
+
 /* --- duplicate suppression (routing) ------------------------------------- */
 
 /* 1 when (key, rcpt) was remembered less than the window ago, else 0. */

@@ -646,6 +646,36 @@ static void test_file_modes(void **state)
     assert_int_equal(system(path), 0);
 }
 
+static void test_delivery_tag(void **state)
+{
+    fixture *f = *state;
+    char t1[PPS_LEDGER_TAG_SIZE], t2[PPS_LEDGER_TAG_SIZE];
+    char t3[PPS_LEDGER_TAG_SIZE], t4[PPS_LEDGER_TAG_SIZE];
+    pps_ledger *l = open_ok(f->store, NULL), *m = NULL;
+
+    assert_int_equal(pps_ledger_delivery_tag(t1, sizeof(t1), l, "u", "a@l"), 0);
+    assert_int_equal(strlen(t1), 32);
+    assert_int_equal(strspn(t1, "0123456789abcdef"), 32);
+    assert_int_equal(pps_ledger_delivery_tag(t2, sizeof(t2), l, "u", "b@l"), 0);
+    assert_string_not_equal(t1, t2);
+    assert_int_equal(pps_ledger_delivery_tag(t3, sizeof(t3), l, "v", "a@l"), 0);
+    assert_string_not_equal(t1, t3);
+    assert_int_equal(pps_ledger_delivery_tag(t3, 32, l, "u", "a@l"),
+                     PPS_EINVAL);
+    pps_ledger_free(l);
+    /* The same in the next run (and for the same mailbox spelt
+     * differently); another mailbox, another tag. */
+    assert_int_equal(
+        pps_ledger_open(&l, f->store, "POP.EXAMPLE.COM", USER, NULL), 0);
+    assert_int_equal(pps_ledger_delivery_tag(t4, sizeof(t4), l, "u", "a@l"), 0);
+    assert_string_equal(t1, t4);
+    pps_ledger_free(l);
+    assert_int_equal(pps_ledger_open(&m, f->store, HOST, "other", NULL), 0);
+    assert_int_equal(pps_ledger_delivery_tag(t4, sizeof(t4), m, "u", "a@l"), 0);
+    assert_string_not_equal(t1, t4);
+    pps_ledger_free(m);
+}
+
 /* The example of docs/ledger.md, byte for byte: the format is stable. */
 static const char golden[] =
     "a7c501c3 H PPSLEDGER 1 pop.example.com joe\n"
@@ -1044,6 +1074,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_identity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_golden_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delivery_tag, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_tmp_and_shared_folder, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_failing_allocator_load, setup,
