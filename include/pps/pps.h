@@ -34,5 +34,7 @@
 #include "fetch.h"
 #include "profile.h"
 #include "profile_store.h"
+#include "ledger.h"
+#include "ledger_store.h"
 
 #endif /* PPS_PPS_H */
