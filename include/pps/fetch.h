@@ -17,7 +17,7 @@
  *     ... choose the messages the ledger has not seen ...
  *     pps_session_retrieve(s, numbers, n, &callbacks, payload);
  *     ... deliver durably, record in the ledger ...
- *     pps_session_delete(s, numbers, n);
+ *     pps_session_delete(s, numbers, n, &deleted);
  *     pps_session_quit(s);              // 0 only when the DELEs are committed
  *     pps_message_list_free(list);
  *     pps_session_free(s);              // then free the transport
@@ -43,10 +43,11 @@
  * that ends every line with LF alone, including the final ".", is
  * therefore understood.
  *
- * Secrets: the password or token is never logged; the PROTOCOL transcript
+ * Secrets: the password or token is never logged; the protocol transcript
  * (PPS_LOG_TRACE, lines "--> " and "<-- ") shows PASS, AUTH data and APOP
  * digests as "<hidden>".  A password or token is never sent over an
- * unencrypted connection unless allow_plaintext_password is set.
+ * unencrypted connection unless allow_plaintext_password is set (CRAM-MD5
+ * and APOP, which send only a digest, are allowed).
  *
  * A session is used by one thread at a time; pps_session_abort() is the
  * exception: it may be called from any thread or a signal handler.
@@ -95,7 +96,8 @@ typedef struct pps_session_options {
     /* NULL or "auto": the strongest method the server offers, in the order
      * CRAM-MD5, APOP, PLAIN, LOGIN, USER (token methods are never chosen
      * automatically).  Otherwise one of "user", "apop", "plain", "login",
-     * "cram-md5", "xoauth2", "oauthbearer" (any case). */
+     * "cram-md5", "xoauth2", "oauthbearer" (any case): the values of the
+     * profile key `auth`. */
     const char *auth_method;
     int stls;                  /* a pps_stls_policy */
     int sasl_initial_response; /* a pps_sasl_ir */
@@ -131,10 +133,11 @@ PPS_API void pps_session_options_init(pps_session_options *opts);
 
 /*
  * Make a session over `transport` (borrowed: it must outlive the session;
- * the session never frees it).  `opts` is read now and may be freed after
- * the call, except opts->password (see above).  Returns 0 and the session
- * in *out (free with pps_session_free()), PPS_EINVAL for a bad option
- * (user or password with a line break, unknown auth_method), PPS_ENOMEM.
+ * the session never frees it).  `opts` (NULL: defaults, no user) is read
+ * now and may be freed after the call, except opts->password (see above).
+ * Returns 0 and the session in *out (free with pps_session_free()), PPS_EINVAL
+ * for a bad option (user or password with a line break, unknown auth_method),
+ * PPS_ENOMEM.
  */
 PPS_API int pps_session_new(pps_session **out, pps_transport *transport,
                             const pps_session_options *opts);
@@ -274,10 +277,11 @@ PPS_API int pps_session_top(pps_session *s, unsigned int number,
 
 /*
  * DELE each of numbers[0..count), pipelined when offered.  The deletions
- * take effect only when pps_session_quit() returns 0.  A refused DELE
- * fails the call (after reading the replies in flight) with PPS_EPERM or
- * PPS_ETEMP; *deleted (may be NULL) gets how many were accepted, which
- * are always the first ones asked for.
+ * take effect only when pps_session_quit() returns 0.  Every DELE is sent
+ * even when one is refused; *deleted (may be NULL) gets how many the
+ * server accepted, and the first refusal is returned (PPS_EPERM or
+ * PPS_ETEMP, its number in the detail).  To undo them all, use
+ * pps_session_rset() or leave without QUIT.
  */
 PPS_API int pps_session_delete(pps_session *s, const unsigned int *numbers,
                                size_t count, size_t *deleted);
@@ -297,8 +301,10 @@ PPS_API int pps_session_quit(pps_session *s);
 
 /*
  * Ask a running call to stop: it returns PPS_EABORTED at its next check
- * (before every read and write, and at least every 250 ms while waiting).
- * Safe from another thread and from a signal handler.
+ * (before every read and write, and at least every 250 ms while waiting
+ * for the server; the transport's connect and TLS handshake are bounded
+ * by read_timeout_ms instead).  The session is then broken.  Safe from
+ * another thread and from a signal handler (a lock-free atomic).
  */
 PPS_API void pps_session_abort(pps_session *s);
 

@@ -12,7 +12,7 @@
  * <pps/ledger_store.h>.  One poll goes like this:
  *
  *     pps_ledger_store *store;            once per program
- *     pps_ledger_file_store_new(&store, "/var/lib/pps");
+ *     pps_ledger_store_open_dir(&store, "/var/lib/pps/state");
  *
  *     pps_ledger *l;                      once per poll; takes the lock
  *     pps_ledger_open(&l, store, "pop.example.com", "joe", &opts);
@@ -34,7 +34,7 @@
  *     pps_ledger_status_set(l, &st);
  *     pps_ledger_free(l);                 syncs, releases the lock
  *
- *     pps_ledger_file_store_free(store);
+ *     pps_ledger_store_free(store);
  *
  * A recipient left with an intent but no outcome (the process died while
  * delivering) is "in doubt": see pps_ledger_resolve_in_doubt().
@@ -66,7 +66,8 @@ PPS_BEGIN_DECLS
 #define PPS_LEDGER_DEDUP_WINDOW_DEFAULT (7L * 24 * 3600)
 
 typedef struct pps_ledger pps_ledger;
-/* Defined in <pps/ledger_store.h>; the everyday API only passes it on. */
+/* Where ledgers are kept: pps_ledger_store_open_dir() or, for a store of
+ * your own, pps_ledger_store_new() in <pps/ledger_store.h>. */
 typedef struct pps_ledger_store pps_ledger_store;
 
 typedef struct pps_ledger_options {
@@ -93,11 +94,13 @@ PPS_API void pps_ledger_options_init(pps_ledger_options *opts);
  * The embedded store: files in `state_dir` (created, mode 0700, when
  * missing), one `<digest>.ledger` and `<digest>.lock` per remote mailbox,
  * mode 0600.  `*out` belongs to the caller, who frees it with
- * pps_ledger_file_store_free() after every ledger opened on it is freed.
+ * pps_ledger_store_free() after every ledger opened on it is freed.
  */
-PPS_API int pps_ledger_file_store_new(pps_ledger_store **out,
+PPS_API int pps_ledger_store_open_dir(pps_ledger_store **out,
                                       const char *state_dir);
-PPS_API void pps_ledger_file_store_free(pps_ledger_store *store);
+
+/* Free a store and its payload.  NULL does nothing. */
+PPS_API void pps_ledger_store_free(pps_ledger_store *store);
 
 /*
  * Open the ledger of mailbox `user` at `host` (compared without regard
@@ -249,6 +252,20 @@ PPS_API int pps_ledger_prune(pps_ledger *l, const char *const *listed,
 
 /* Number of messages the ledger knows. */
 PPS_API size_t pps_ledger_message_count(const pps_ledger *l);
+
+/* 32 hex digits and a NUL. */
+#define PPS_LEDGER_TAG_SIZE 33
+
+/*
+ * A name for the delivery of `uid` to `rcpt` from this ledger's mailbox
+ * that is the same in every run: 32 hex digits of SHA-256(host, user,
+ * uid, rcpt).  A deliverer that puts it in what it stores (a Maildir file
+ * name) can settle an in-doubt recipient after a crash by looking for it:
+ * found means delivered (see docs/ledger.md, "The window").  Writes a
+ * NUL-terminated tag into out (size >= PPS_LEDGER_TAG_SIZE).
+ */
+PPS_API int pps_ledger_delivery_tag(char *out, size_t size, const pps_ledger *l,
+                                    const char *uid, const char *rcpt);
 
 /* --- duplicate suppression (routing) ------------------------------------- */
 

@@ -1,10 +1,17 @@
 /*
  * pps/ledger_store.h - plug your own storage under the ledger.
  *
- * Most programs never include this: pps_ledger_file_store_new() gives the
+ * Most programs never need this: pps_ledger_store_open_dir() gives the
  * embedded store (files in a state folder).  A program that keeps the
  * ledger elsewhere - a PostgreSQL database shared by several ppsd nodes -
- * fills a pps_ledger_store and passes it to pps_ledger_open().
+ * fills a pps_ledger_store_ops table, makes a store of it with
+ * pps_ledger_store_new() and passes that to pps_ledger_open():
+ *
+ *     static const pps_ledger_store_ops pg_ops = {
+ *         PPS_LEDGER_STORE_OPS_VERSION, "postgresql", pg_open, pg_load,
+ *         pg_append, pg_sync, pg_rewrite_begin, pg_rewrite_add,
+ *         pg_rewrite_end, pg_close, pg_free};
+ *     pps_ledger_store_new(&store, &pg_ops, pg_connection_pool);
  *
  * The split: the store makes records durable and gives them back; the
  * ledger gives them meaning (pps/ledger.h: states, checks, the hash table
@@ -24,7 +31,8 @@
  * Records are applied in order; applying a record twice changes nothing,
  * so a store may replay a suffix it is unsure of.
  *
- * Every slot returns 0 or a negative PPS_E* code (PPS_EIO when the
+ * Every slot gets the store's payload last and returns 0 or a negative
+ * PPS_E* code (PPS_EIO when the
  * storage failed, PPS_ETEMP when the lock is held ...); the ledger keeps
  * the detail the embedded store sets and names the store and the step
  * otherwise.  Slots are only ever appended; `version` says which exist.
@@ -64,8 +72,8 @@ typedef struct pps_ledger_record {
 /* The load callback: 0 to go on, a PPS_E* code to stop with it. */
 typedef int (*pps_ledger_record_cb)(const pps_ledger_record *rec, void *arg);
 
-struct pps_ledger_store {
-    unsigned int version; /* PPS_LEDGER_STORE_VERSION */
+typedef struct pps_ledger_store_ops {
+    unsigned int version; /* PPS_LEDGER_STORE_OPS_VERSION */
     const char *name;     /* for messages: "file", "postgresql" */
 
     /* Find (writable: create when missing) the records of mailbox
@@ -99,10 +107,22 @@ struct pps_ledger_store {
     /* Release the lock and free the mailbox; NULL never passed. */
     void (*close)(void *mailbox, void *payload);
 
-    void *payload; /* handed to every slot */
-};
+    /* Release the payload when the store is freed (may be NULL). */
+    void (*free)(void *payload);
+} pps_ledger_store_ops;
 
-#define PPS_LEDGER_STORE_VERSION 1
+#define PPS_LEDGER_STORE_OPS_VERSION 1
+
+/*
+ * A store from an ops table (copied; `name` must be a static string) and
+ * its payload, which the store owns from now on: ops->free releases it,
+ * also when this call fails.  Every slot but `free` is required
+ * (PPS_EINVAL).  *out belongs to the caller; free it with
+ * pps_ledger_store_free() after every ledger opened on it.
+ */
+PPS_API int pps_ledger_store_new(pps_ledger_store **out,
+                                 const pps_ledger_store_ops *ops,
+                                 void *payload);
 
 PPS_END_DECLS
 

@@ -42,9 +42,10 @@ typedef struct pps_profile_names {
 PPS_API void pps_profile_names_free(pps_profile_names *names);
 
 /* Flags of save. */
-#define PPS_PROFILE_SAVE_CREATE  1u /* fail with PPS_EEXISTS if it exists */
-#define PPS_PROFILE_SAVE_REPLACE 2u /* fail with PPS_ENOTFOUND if it does not \
-                                     */
+#define PPS_PROFILE_SAVE_CREATE 1u /* fail with PPS_EEXISTS if it exists */
+#define PPS_PROFILE_SAVE_REPLACE                 \
+    2u /* fail with PPS_ENOTFOUND if it does not \
+        */
 /* neither flag: create or replace */
 
 /*

@@ -11,8 +11,6 @@
  */
 #include <string.h>
 
-#include <openssl/crypto.h>
-
 #include "pop3.h"
 
 static const struct method {
@@ -144,7 +142,7 @@ static int run_apop(pps_session *s)
                             s->password, strlen(s->password))) < 0)
         return err;
     err = pps__pop3_queue(s, PPS__CMD_APOP, s->user, digest);
-    OPENSSL_cleanse(digest, sizeof(digest));
+    pps__wipe(digest, sizeof(digest));
     if (err < 0 || (err = pps__pop3_flush(s, PPS__CMD_APOP)) < 0 ||
         (err = pps__pop3_read_status(s, PPS__CMD_APOP)) < 0)
         return err;
@@ -253,8 +251,8 @@ static int run_sasl(pps_session *s, pps__pop3_auth m)
         return pps__error_oom();
     }
     err = sasl_exchange(s, m, line, raw);
-    OPENSSL_cleanse(line, PPS__POP3_AUTH_LINE_MAX + 1);
-    OPENSSL_cleanse(raw, PPS__POP3_SASL_RAW_MAX);
+    pps__wipe(line, PPS__POP3_AUTH_LINE_MAX + 1);
+    pps__wipe(raw, PPS__POP3_SASL_RAW_MAX);
     pps__free(line);
     pps__free(raw);
     return err;

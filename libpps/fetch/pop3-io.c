@@ -12,8 +12,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/crypto.h>
-
 #include "pop3.h"
 
 long long pps__pop3_now_ms(void)
@@ -293,7 +291,7 @@ int pps__pop3_queue(pps_session *s, pps__pop3_cmd cmd, const char *arg1,
     if (!bad)
         bad |= append(s, "\r\n", 2);
     if (bad || len + 2 > max) {
-        OPENSSL_cleanse(s->out + start, s->out_len - start);
+        pps__wipe(s->out + start, s->out_len - start);
         s->out_len = start;
         if (bad == -2)
             return pps__error_set(PPS_EINVAL,
@@ -344,7 +342,7 @@ int pps__pop3_flush(pps_session *s, pps__pop3_cmd cmd)
                              s->addr.host, n, len);
 done:
     if (s->out_secret)
-        OPENSSL_cleanse(s->out, len);
+        pps__wipe(s->out, len);
     s->out_secret = 0;
     s->out_len = 0;
     return err;

@@ -32,8 +32,13 @@ int pps__pop3_run(pps_session *s, const pps__pop3_batch *batch)
          * one refills when nothing is owed. */
         if (!first_error && sent < batch->count && sent - done <= window / 2) {
             while (sent < batch->count && sent - done < window) {
-                if ((err = batch->queue(s, sent, batch->ctx)) < 0)
-                    return err;
+                if ((err = batch->queue(s, sent, batch->ctx)) < 0) {
+                    /* Half a batch queued, replies owed: out of step. */
+                    pps__wipe(s->out, s->out_len);
+                    s->out_len = 0;
+                    s->out_secret = 0;
+                    return pps__pop3_is_fatal(err) ? err : PPS_ERROR;
+                }
                 sent++;
             }
             if ((err = pps__pop3_flush(s, batch->cmd)) < 0)

@@ -93,7 +93,7 @@ int pps__md5_hex(char out[33], const char *a, size_t alen, const char *b,
         return pps__error_set(PPS_EUNSUPPORTED,
                               "MD5 is not available in this OpenSSL (APOP)");
     hex(out, md, 16);
-    OPENSSL_cleanse(md, sizeof(md));
+    pps__wipe(md, sizeof(md));
     return 0;
 }
 
@@ -191,8 +191,8 @@ static long cram_md5(const pps_session *s, const unsigned char *chal,
     puts_(buf, size, &pos, s->user);
     puts_(buf, size, &pos, " ");
     puts_(buf, size, &pos, digest);
-    OPENSSL_cleanse(md, sizeof(md));
-    OPENSSL_cleanse(digest, sizeof(digest));
+    pps__wipe(md, sizeof(md));
+    pps__wipe(digest, sizeof(digest));
     return finish(pos, size);
 }
 

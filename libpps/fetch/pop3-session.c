@@ -10,8 +10,6 @@
  */
 #include <string.h>
 
-#include <openssl/crypto.h>
-
 #include "pop3.h"
 
 _Static_assert(ATOMIC_INT_LOCK_FREE == 2,
@@ -33,6 +31,7 @@ static int has_line_break(const char *s)
 int pps_session_new(pps_session **out, pps_transport *transport,
                     const pps_session_options *opts)
 {
+    static const pps_session_options defaults = PPS_SESSION_OPTIONS_INIT;
     pps_session *s;
     int method;
 
@@ -45,9 +44,11 @@ int pps_session_new(pps_session **out, pps_transport *transport,
         return pps__error_set(PPS_EINVAL,
                               "pps_session_new: the transport is NULL, of "
                               "another version, or lacks a function");
-    if (!opts || opts->version != PPS_SESSION_OPTIONS_VERSION)
-        return pps__error_set(PPS_EINVAL, "pps_session_new: options missing "
-                                          "or of another version");
+    if (!opts)
+        opts = &defaults;
+    if (opts->version != PPS_SESSION_OPTIONS_VERSION)
+        return pps__error_set(PPS_EINVAL, "pps_session_new: options of "
+                                          "another version");
     if (has_line_break(opts->user) || has_line_break(opts->password))
         return pps__error_set(PPS_EINVAL,
                               "pps_session_new: the user name or password "
@@ -112,7 +113,7 @@ void pps_session_free(pps_session *s)
     pps__free(s->user);
     pps__free(s->log_context);
     /* Reply and command buffers may have held secrets. */
-    OPENSSL_cleanse(s, sizeof(*s));
+    pps__wipe(s, sizeof(*s));
     pps__free(s);
 }
 
@@ -228,6 +229,7 @@ static int capa(pps_session *s)
 {
     const char *text;
     size_t len;
+    unsigned int lines = 0;
     int r;
 
     s->capa = s->timestamp[0] ? PPS_CAPA_APOP : 0;
@@ -240,8 +242,12 @@ static int capa(pps_session *s)
     if (s->status != PPS__POP3_OK)
         return 0; /* an RFC 1939 server: no capabilities known */
     s->capa |= PPS_CAPA_CAPA;
-    while ((r = pps__pop3_read_multi(s, PPS__CMD_CAPA, &text, &len)) == 1)
+    while ((r = pps__pop3_read_multi(s, PPS__CMD_CAPA, &text, &len)) == 1) {
+        if (++lines > PPS__POP3_CAPA_LINES_MAX)
+            return pps__pop3_bad_line(s, PPS__CMD_CAPA,
+                                      "goes on for more than 256 lines");
         capa_line(s, text, len);
+    }
     return r;
 }
 
@@ -259,7 +265,7 @@ static int stls(pps_session *s)
             "%s does not offer STLS (RFC 2595) and the session requires it, "
             "so no login was tried; use implicit TLS (server \"%s 995s\"), or "
             "set the session option stls to PPS_STLS_IF_OFFERED or "
-            "PPS_STLS_NEVER (profile key stls = if-offered or never)",
+            "PPS_STLS_NEVER (profile key tls = if-offered or none)",
             s->addr.host, s->addr.host);
     }
     if ((err = pps__pop3_queue(s, PPS__CMD_STLS, NULL, NULL)) < 0 ||
@@ -274,9 +280,9 @@ static int stls(pps_session *s)
                      s->addr.host);
             return 0;
         }
-        pps__pop3_refused(s, PPS__CMD_STLS, NULL);
         pps__error_set(PPS_ETLS, "%s refused STLS; no login was tried",
                        s->addr.host);
+        pps__error_set_server(s->line + s->text_off, s->line_len - s->text_off);
         return PPS_ETLS;
     }
     /* RFC 2595 / CVE-2011-0411: bytes after the +OK were sent before TLS

@@ -46,6 +46,9 @@
 #define PPS__POP3_UID_MAX 70
 /* Waits are cut into slices this long so an abort is seen quickly. */
 #define PPS__POP3_ABORT_POLL_MS 250
+/* CAPA lines read before we call the server a babbler (RFC 2449 lists
+ * a dozen capabilities; real servers send fewer than 20 lines). */
+#define PPS__POP3_CAPA_LINES_MAX 256
 /* SASL challenges answered before we give up on a chatty server. */
 #define PPS__POP3_SASL_ROUNDS_MAX 8
 

@@ -44,7 +44,6 @@
 #define CORRUPT_LOG_MAX 10
 
 typedef struct fstore {
-    pps_ledger_store base; /* first: the public face */
     char *dir;
     pps__ledger_io io;
 } fstore;
@@ -163,14 +162,15 @@ static char *join(const char *dir, const char *digest, const char *suffix)
 int pps__ledger_file_path(char *buf, size_t size, const pps_ledger_store *store,
                           const char *host, const char *user)
 {
-    const fstore *fs = (const fstore *)(const void *)store;
+    const fstore *fs = store->payload;
     char digest[33], lower[256];
     size_t i;
     int err, n;
 
     for (i = 0; host[i] && i < sizeof(lower) - 1; i++)
-        lower[i] = (char)pps__ascii_tolower((unsigned char)host[i]);
+        lower[i] = host[i];
     lower[i] = '\0';
+    pps__ledger_host_normalize(lower);
     if ((err = digest_name(digest, lower, user)) < 0)
         return err;
     n = pps__snprintf(buf, size, "%s/%s.ledger", fs->dir, digest);
@@ -291,6 +291,18 @@ static void fmb_free(fmb *m)
     pps__free(m);
 }
 
+/* Others who may write into the state folder may replace our files. */
+static void warn_if_shared(const fmb *m)
+{
+    struct stat sb;
+
+    if (stat(m->fs->dir, &sb) == 0 && (sb.st_mode & 022))
+        pps__log(PPS_LOG_WARN, m->profile,
+                 "ledger: state folder %s is writable by others (mode %03o); "
+                 "make it 0700",
+                 m->fs->dir, (unsigned int)(sb.st_mode & 0777));
+}
+
 static int fs_open(void **out, const char *host, const char *user,
                    const pps_ledger_options *opts, void *payload)
 {
@@ -337,10 +349,14 @@ static int fs_open(void **out, const char *host, const char *user,
         fmb_free(m);
         return err;
     }
+    warn_if_shared(m);
     if ((err = take_lock(m, opts->lock_wait_ms)) < 0) {
         fmb_free(m);
         return err;
     }
+    /* A compaction that died left its temporary file: we hold the lock,
+     * so nobody else is writing it. */
+    (void)unlink(m->tmp_path);
     m->fd = open(m->path, O_RDWR | O_APPEND | O_CLOEXEC);
     if (m->fd < 0 && errno == ENOENT) {
         if ((err = create_ledger(m)) < 0) {
@@ -688,7 +704,31 @@ static int fs_rewrite_end(void *mailbox, int commit, void *payload)
 
 /* --- the store ---------------------------------------------------------- */
 
-int pps_ledger_file_store_new(pps_ledger_store **out, const char *state_dir)
+static void fs_free(void *payload)
+{
+    fstore *fs = payload;
+
+    if (fs) {
+        pps__free(fs->dir);
+        pps__free(fs);
+    }
+}
+
+static const pps_ledger_store_ops file_ops = {
+    PPS_LEDGER_STORE_OPS_VERSION,
+    "file",
+    fs_open,
+    fs_load,
+    fs_append,
+    fs_sync,
+    fs_rewrite_begin,
+    fs_rewrite_add,
+    fs_rewrite_end,
+    fs_close,
+    fs_free,
+};
+
+int pps_ledger_store_open_dir(pps_ledger_store **out, const char *state_dir)
 {
     fstore *fs;
     size_t n;
@@ -699,9 +739,9 @@ int pps_ledger_file_store_new(pps_ledger_store **out, const char *state_dir)
     if (!state_dir || !*state_dir)
         return pps__error_set(PPS_EINVAL, "ledger: no state folder given");
     n = strlen(state_dir);
+    /* Room for "/<32 hex>.ledger.corrupt" within PATH_MAX. */
     if (n > 4000)
-        return pps__error_set(PPS_EINVAL, "ledger: state folder name too "
-                                          "long");
+        return pps__error_set(PPS_EINVAL, "ledger: state folder name too long");
     if (!(fs = pps__calloc(1, sizeof(*fs))))
         return pps__error_oom();
     if (!(fs->dir = pps__strdup(state_dir))) {
@@ -711,34 +751,15 @@ int pps_ledger_file_store_new(pps_ledger_store **out, const char *state_dir)
     while (n > 1 && fs->dir[n - 1] == '/')
         fs->dir[--n] = '\0';
     fs->io = real_io;
-    fs->base.version = PPS_LEDGER_STORE_VERSION;
-    fs->base.name = "file";
-    fs->base.open = fs_open;
-    fs->base.load = fs_load;
-    fs->base.append = fs_append;
-    fs->base.sync = fs_sync;
-    fs->base.rewrite_begin = fs_rewrite_begin;
-    fs->base.rewrite_add = fs_rewrite_add;
-    fs->base.rewrite_end = fs_rewrite_end;
-    fs->base.close = fs_close;
-    fs->base.payload = fs;
-    *out = &fs->base;
-    return 0;
+    return pps_ledger_store_new(out, &file_ops, fs);
 }
 
-void pps_ledger_file_store_free(pps_ledger_store *store)
-{
-    fstore *fs = (fstore *)(void *)store;
-
-    if (!fs)
-        return;
-    pps__free(fs->dir);
-    pps__free(fs);
-}
-
+/* For tests only: the store must come from pps_ledger_store_open_dir. */
 void pps__ledger_file_store_set_io(pps_ledger_store *store,
                                    const pps__ledger_io *io)
 {
-    fstore *fs = (fstore *)(void *)store;
-    fs->io = io ? *io : real_io;
+    fstore *fs = store->payload;
+
+    if (store->ops.open == fs_open)
+        fs->io = io ? *io : real_io;
 }

@@ -13,6 +13,14 @@
 #include "pps/ledger.h"
 #include "pps/ledger_store.h"
 
+/* --- a store (store.c) -----------------------------------------------------
+ */
+
+struct pps_ledger_store {
+    pps_ledger_store_ops ops; /* a copy */
+    void *payload;            /* owned: ops.free releases it */
+};
+
 /* --- one record as a line of text (record.c) ----------------------------- */
 
 /*
@@ -107,6 +115,9 @@ int pps__ledger_file_path(char *buf, size_t size, const pps_ledger_store *store,
                           const char *host, const char *user);
 
 /* --- ledger seams (ledger.c) ---------------------------------------------- */
+
+/* The host as it names a ledger: ASCII lower case, no trailing dot. */
+void pps__ledger_host_normalize(char *host);
 
 typedef time_t (*pps__ledger_clock)(void *payload);
 /* Tests move time: NULL restores time(). */

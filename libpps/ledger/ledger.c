@@ -1,7 +1,8 @@
 /*
- * ledger.c - the meaning of the records: per-message and per-recipient
- * states in hash tables, the rules that keep invariants 1 and 2, and the
- * calls into the store that make each record durable.
+ * ledger.c - the ledger's memory and its store: the hash tables of
+ * messages and duplicate entries, apply() that turns records into state,
+ * the calls into the store, compaction, open and free.  The rules of the
+ * message API are in messages.c.
  *
  * Every change goes the same way: check it is allowed, hand the record to
  * the store, then apply it to memory with the same function the loader
@@ -13,58 +14,13 @@
 #include <string.h>
 
 #include "core/internal.h"
-#include "ledger-internal.h"
+#include "state.h"
 
 /* Recompact when the store holds more than twice what is needed, plus
  * this much slack so a small ledger is not rewritten on every open. */
 #define COMPACT_SLACK 1024
 
-enum { MSG_COMPLETE = 1, MSG_DELE_SENT = 2, MSG_DELETED = 4 };
-
-typedef struct rcpt {
-    char *addr;
-    pps_ledger_rcpt_state state;
-    int code;
-    time_t when;
-} rcpt;
-
-typedef struct msg {
-    pps__map_node node; /* keyed by uid */
-    char *uid;
-    unsigned int flags;
-    time_t completed;
-    time_t dele_time;
-    unsigned long mark; /* prune generation */
-    size_t n, cap;
-    rcpt *r;
-} msg;
-
-typedef struct seen_entry {
-    pps__map_node node; /* keyed by "key\0rcpt" */
-    char *kr;
-    time_t when;
-} seen_entry;
-
-struct pps_ledger {
-    const pps_ledger_store *store;
-    void *mb;
-    char *host, *user, *profile;
-    int read_only;
-    long window;
-    pps__map msgs;
-    pps__map seen;
-    pps_ledger_status status;
-    size_t on_disk;   /* records the store holds */
-    size_t dele_sent; /* messages in MSG_DELE_SENT */
-    unsigned long mark_gen;
-    int dirty;      /* records that must be durable before DELE */
-    int dirty_hint; /* records whose loss does no harm */
-    int poisoned;
-    pps__ledger_clock clock;
-    void *clock_payload;
-};
-
-static time_t now(const pps_ledger *l)
+time_t pps__ledger_now(const pps_ledger *l)
 {
     return l->clock ? l->clock(l->clock_payload) : time(NULL);
 }
@@ -90,15 +46,26 @@ void pps_ledger_status_init(pps_ledger_status *st)
         *st = init;
 }
 
-/* --- memory ------------------------------------------------------------ */
-
-static msg *msg_find(const pps_ledger *l, const char *uid)
+void pps__ledger_host_normalize(char *host)
 {
-    pps__map_node *n = pps__map_find(&l->msgs, uid, strlen(uid));
-    return n ? (msg *)(void *)n : NULL;
+    size_t n = strlen(host);
+
+    /* "Mail.Example.COM." and "mail.example.com" are one server. */
+    if (n > 1 && host[n - 1] == '.')
+        host[n - 1] = '\0';
+    for (char *p = host; *p; p++)
+        *p = (char)pps__ascii_tolower((unsigned char)*p);
 }
 
-static void msg_free(msg *m)
+/* --- memory ------------------------------------------------------------ */
+
+ledger_msg *pps__ledger_msg_find(const pps_ledger *l, const char *uid)
+{
+    pps__map_node *n = pps__map_find(&l->msgs, uid, strlen(uid));
+    return n ? (ledger_msg *)(void *)n : NULL;
+}
+
+static void msg_free(ledger_msg *m)
 {
     for (size_t i = 0; i < m->n; i++)
         pps__free(m->r[i].addr);
@@ -107,9 +74,9 @@ static void msg_free(msg *m)
     pps__free(m);
 }
 
-static int msg_get(msg **out, pps_ledger *l, const char *uid)
+static int msg_get(ledger_msg **out, pps_ledger *l, const char *uid)
 {
-    msg *m = msg_find(l, uid);
+    ledger_msg *m = pps__ledger_msg_find(l, uid);
     int err;
 
     if (m) {
@@ -130,7 +97,7 @@ static int msg_get(msg **out, pps_ledger *l, const char *uid)
     return 0;
 }
 
-static rcpt *rcpt_find(const msg *m, const char *addr)
+ledger_rcpt *pps__ledger_rcpt_find(const ledger_msg *m, const char *addr)
 {
     for (size_t i = 0; i < m->n; i++) {
         if (!strcmp(m->r[i].addr, addr))
@@ -139,9 +106,9 @@ static rcpt *rcpt_find(const msg *m, const char *addr)
     return NULL;
 }
 
-static int rcpt_get(rcpt **out, msg *m, const char *addr)
+static int rcpt_get(ledger_rcpt **out, ledger_msg *m, const char *addr)
 {
-    rcpt *r = rcpt_find(m, addr);
+    ledger_rcpt *r = pps__ledger_rcpt_find(m, addr);
 
     if (r) {
         *out = r;
@@ -153,7 +120,7 @@ static int rcpt_get(rcpt **out, msg *m, const char *addr)
                               PPS_LEDGER_RCPTS_PER_MESSAGE_MAX);
     if (m->n == m->cap) {
         size_t cap = m->cap ? m->cap * 2 : 2;
-        rcpt *nr = pps__realloc(m->r, cap * sizeof(*nr));
+        ledger_rcpt *nr = pps__realloc(m->r, cap * sizeof(*nr));
         if (!nr)
             return pps__error_oom();
         m->r = nr;
@@ -168,7 +135,7 @@ static int rcpt_get(rcpt **out, msg *m, const char *addr)
     return 0;
 }
 
-static void msg_drop(pps_ledger *l, msg *m)
+static void msg_drop(pps_ledger *l, ledger_msg *m)
 {
     if (m->flags & MSG_DELE_SENT)
         l->dele_sent--;
@@ -190,8 +157,8 @@ static char *seen_key(const char *key, const char *addr, size_t *len)
     return kr;
 }
 
-static seen_entry *seen_find(const pps_ledger *l, const char *key,
-                             const char *addr)
+ledger_seen *pps__ledger_seen_find(const pps_ledger *l, const char *key,
+                                   const char *addr)
 {
     char buf[PPS_LEDGER_KEY_MAX + PPS_LEDGER_RCPT_MAX + 2];
     size_t a = strlen(key), b = strlen(addr);
@@ -202,13 +169,13 @@ static seen_entry *seen_find(const pps_ledger *l, const char *key,
     memcpy(buf, key, a + 1);
     memcpy(buf + a + 1, addr, b + 1);
     n = pps__map_find(&l->seen, buf, a + 1 + b);
-    return n ? (seen_entry *)(void *)n : NULL;
+    return n ? (ledger_seen *)(void *)n : NULL;
 }
 
 static int seen_put(pps_ledger *l, const char *key, const char *addr,
                     time_t when)
 {
-    seen_entry *s = seen_find(l, key, addr);
+    ledger_seen *s = pps__ledger_seen_find(l, key, addr);
     int err;
 
     if (s) {
@@ -231,7 +198,7 @@ static int seen_put(pps_ledger *l, const char *key, const char *addr,
     return 0;
 }
 
-static void seen_drop(pps_ledger *l, seen_entry *s)
+static void seen_drop(pps_ledger *l, ledger_seen *s)
 {
     pps__map_remove(&l->seen, &s->node);
     pps__free(s->kr);
@@ -245,8 +212,8 @@ static void seen_drop(pps_ledger *l, seen_entry *s)
  */
 static int apply(pps_ledger *l, const pps_ledger_record *rec)
 {
-    msg *m = NULL;
-    rcpt *r = NULL;
+    ledger_msg *m = NULL;
+    ledger_rcpt *r = NULL;
     int err;
 
     switch (rec->type) {
@@ -277,7 +244,7 @@ static int apply(pps_ledger *l, const pps_ledger_record *rec)
         m->completed = rec->time;
         return 0;
     case PPS_LEDGER_REC_DELE:
-        if ((m = msg_find(l, rec->uid)) != NULL) {
+        if ((m = pps__ledger_msg_find(l, rec->uid)) != NULL) {
             if (!(m->flags & MSG_DELE_SENT))
                 l->dele_sent++;
             m->flags = (m->flags | MSG_DELE_SENT) & ~(unsigned)MSG_DELETED;
@@ -285,7 +252,7 @@ static int apply(pps_ledger *l, const pps_ledger_record *rec)
         }
         return 0;
     case PPS_LEDGER_REC_DELETED:
-        if ((m = msg_find(l, rec->uid)) != NULL) {
+        if ((m = pps__ledger_msg_find(l, rec->uid)) != NULL) {
             if (m->flags & MSG_DELE_SENT)
                 l->dele_sent--;
             m->flags = (m->flags | MSG_DELETED) & ~(unsigned)MSG_DELE_SENT;
@@ -297,7 +264,7 @@ static int apply(pps_ledger *l, const pps_ledger_record *rec)
         pps__map_node *n, *next = NULL;
 
         while (l->dele_sent && (n = pps__map_next(&l->msgs, &b, &next))) {
-            m = (msg *)(void *)n;
+            m = (ledger_msg *)(void *)n;
             if (m->flags & MSG_DELE_SENT) {
                 m->flags = (m->flags | MSG_DELETED) & ~(unsigned)MSG_DELE_SENT;
                 l->dele_sent--;
@@ -306,7 +273,7 @@ static int apply(pps_ledger *l, const pps_ledger_record *rec)
         return 0;
     }
     case PPS_LEDGER_REC_FORGET:
-        if ((m = msg_find(l, rec->uid)) != NULL)
+        if ((m = pps__ledger_msg_find(l, rec->uid)) != NULL)
             msg_drop(l, m);
         return 0;
     case PPS_LEDGER_REC_SEEN:
@@ -333,12 +300,12 @@ static int store_failed(pps_ledger *l, int err, const char *step)
 {
     if (pps_error_last()->code != err)
         pps__error_set(err, "ledger of %s@%s: store \"%s\": %s failed: %s",
-                       l->user, l->host, l->store->name, step,
+                       l->user, l->host, l->store->ops.name, step,
                        pps_strerror(err));
     return err;
 }
 
-static int usable(const pps_ledger *l, int writing)
+int pps__ledger_usable(const pps_ledger *l, int writing)
 {
     if (!l)
         return pps__error_set(PPS_EINVAL, "ledger: NULL handle");
@@ -354,12 +321,12 @@ static int usable(const pps_ledger *l, int writing)
 }
 
 /* Append one record and apply it; any failure poisons the handle. */
-static int record(pps_ledger *l, const pps_ledger_record *rec)
+int pps__ledger_record(pps_ledger *l, const pps_ledger_record *rec)
 {
     int err;
 
     pps_error_clear();
-    if ((err = l->store->append(l->mb, rec, l->store->payload)) < 0)
+    if ((err = l->store->ops.append(l->mb, rec, l->store->payload)) < 0)
         return poison(l, store_failed(l, err, "append"));
     l->on_disk++;
     if (rec->type == PPS_LEDGER_REC_DELE || rec->type == PPS_LEDGER_REC_QUIT)
@@ -375,12 +342,12 @@ int pps_ledger_sync(pps_ledger *l)
 {
     int err;
 
-    if ((err = usable(l, 0)) < 0)
+    if ((err = pps__ledger_usable(l, 0)) < 0)
         return err;
     if (l->read_only || (!l->dirty && !l->dirty_hint))
         return 0;
     pps_error_clear();
-    if ((err = l->store->sync(l->mb, l->store->payload)) < 0)
+    if ((err = l->store->ops.sync(l->mb, l->store->payload)) < 0)
         return poison(l, store_failed(l, err, "sync"));
     l->dirty = l->dirty_hint = 0;
     return 0;
@@ -388,7 +355,8 @@ int pps_ledger_sync(pps_ledger *l)
 
 /* --- compaction ------------------------------------------------------ */
 
-static int seen_expired(const pps_ledger *l, const seen_entry *s, time_t t)
+int pps__ledger_seen_expired(const pps_ledger *l, const ledger_seen *s,
+                             time_t t)
 {
     return s->when + (time_t)l->window <= t;
 }
@@ -397,17 +365,20 @@ static size_t live_records(const pps_ledger *l)
 {
     size_t b = 0, live = l->status.started || l->status.finished ? 1 : 0;
     pps__map_node *n, *next = NULL;
-    time_t t = now(l);
+    time_t t = pps__ledger_now(l);
 
     while ((n = pps__map_next(&l->msgs, &b, &next))) {
-        const msg *m = (const msg *)(const void *)n;
+        const ledger_msg *m = (const ledger_msg *)(const void *)n;
         live += m->n + ((m->flags & MSG_COMPLETE) ? 1 : 0) +
                 ((m->flags & (MSG_DELE_SENT | MSG_DELETED)) ? 1 : 0);
     }
     b = 0;
     next = NULL;
     while ((n = pps__map_next(&l->seen, &b, &next)))
-        live += seen_expired(l, (const seen_entry *)(const void *)n, t) ? 0 : 1;
+        live +=
+            pps__ledger_seen_expired(l, (const ledger_seen *)(const void *)n, t)
+                ? 0
+                : 1;
     return live;
 }
 
@@ -421,16 +392,16 @@ void pps__ledger_record_counts(const pps_ledger *l, size_t *on_disk,
 static int add(pps_ledger *l, const pps_ledger_record *rec, size_t *count)
 {
     (*count)++;
-    return l->store->rewrite_add(l->mb, rec, l->store->payload);
+    return l->store->ops.rewrite_add(l->mb, rec, l->store->payload);
 }
 
-static int snapshot_msg(pps_ledger *l, const msg *m, size_t *count)
+static int snapshot_msg(pps_ledger *l, const ledger_msg *m, size_t *count)
 {
     pps_ledger_record rec;
     int err;
 
     for (size_t i = 0; i < m->n; i++) {
-        const rcpt *r = &m->r[i];
+        const ledger_rcpt *r = &m->r[i];
 
         memset(&rec, 0, sizeof(rec));
         rec.uid = m->uid;
@@ -470,20 +441,21 @@ static int snapshot(pps_ledger *l, size_t *count)
 {
     size_t b = 0;
     pps__map_node *n, *next = NULL;
-    time_t t = now(l);
+    time_t t = pps__ledger_now(l);
     pps_ledger_record rec;
     int err;
 
     while ((n = pps__map_next(&l->msgs, &b, &next))) {
-        if ((err = snapshot_msg(l, (const msg *)(const void *)n, count)) < 0)
+        if ((err = snapshot_msg(l, (const ledger_msg *)(const void *)n,
+                                count)) < 0)
             return err;
     }
     b = 0;
     next = NULL;
     while ((n = pps__map_next(&l->seen, &b, &next))) {
-        const seen_entry *s = (const seen_entry *)(const void *)n;
+        const ledger_seen *s = (const ledger_seen *)(const void *)n;
 
-        if (seen_expired(l, s, t))
+        if (pps__ledger_seen_expired(l, s, t))
             continue;
         memset(&rec, 0, sizeof(rec));
         rec.type = PPS_LEDGER_REC_SEEN;
@@ -507,11 +479,11 @@ static void drop_expired(pps_ledger *l)
 {
     size_t b = 0;
     pps__map_node *n, *next = NULL;
-    time_t t = now(l);
+    time_t t = pps__ledger_now(l);
 
     while ((n = pps__map_next(&l->seen, &b, &next))) {
-        if (seen_expired(l, (seen_entry *)(void *)n, t))
-            seen_drop(l, (seen_entry *)(void *)n);
+        if (pps__ledger_seen_expired(l, (ledger_seen *)(void *)n, t))
+            seen_drop(l, (ledger_seen *)(void *)n);
     }
 }
 
@@ -521,17 +493,17 @@ int pps_ledger_compact(pps_ledger *l)
     size_t count = 0;
     int err;
 
-    if ((err = usable(l, 1)) < 0)
+    if ((err = pps__ledger_usable(l, 1)) < 0)
         return err;
     s = l->store;
     pps_error_clear();
-    if ((err = s->rewrite_begin(l->mb, s->payload)) < 0)
+    if ((err = s->ops.rewrite_begin(l->mb, s->payload)) < 0)
         return store_failed(l, err, "rewrite");
     if ((err = snapshot(l, &count)) < 0) {
-        s->rewrite_end(l->mb, 0, s->payload);
+        s->ops.rewrite_end(l->mb, 0, s->payload);
         return store_failed(l, err, "rewrite");
     }
-    if ((err = s->rewrite_end(l->mb, 1, s->payload)) < 0)
+    if ((err = s->ops.rewrite_end(l->mb, 1, s->payload)) < 0)
         return poison(l, store_failed(l, err, "rewrite"));
     /* The new store holds everything appended so far, durably. */
     l->on_disk = count;
@@ -545,7 +517,7 @@ int pps_ledger_compact(pps_ledger *l)
 
 /* A compaction that fails leaves the old records in place, so it only
  * costs space: it is logged, and fatal only when it poisoned the handle. */
-static int compact_if_worthwhile(pps_ledger *l, int forced)
+int pps__ledger_compact_if_worthwhile(pps_ledger *l, int forced)
 {
     size_t live;
 
@@ -564,7 +536,7 @@ static int compact_if_worthwhile(pps_ledger *l, int forced)
 
 /* --- open and free ---------------------------------------------------- */
 
-static int check_str(const char *s, size_t max, const char *what)
+int pps__ledger_check_str(const char *s, size_t max, const char *what)
 {
     size_t n;
 
@@ -576,17 +548,6 @@ static int check_str(const char *s, size_t max, const char *what)
     if (n > max)
         return pps__error_set(PPS_EINVAL, "ledger: %s is longer than %zu bytes",
                               what, max);
-    return 0;
-}
-
-static int check_store(const pps_ledger_store *s)
-{
-    if (!s || s->version < 1 || !s->open || !s->load || !s->append ||
-        !s->sync || !s->rewrite_begin || !s->rewrite_add || !s->rewrite_end ||
-        !s->close)
-        return pps__error_set(PPS_EINVAL,
-                              "ledger: the store is NULL, of an unknown "
-                              "version or lacks a function");
     return 0;
 }
 
@@ -603,17 +564,17 @@ static void ledger_release(pps_ledger *l)
     pps__map_node *n, *next = NULL;
 
     while ((n = pps__map_next(&l->msgs, &b, &next)))
-        msg_free((msg *)(void *)n);
+        msg_free((ledger_msg *)(void *)n);
     b = 0;
     next = NULL;
     while ((n = pps__map_next(&l->seen, &b, &next))) {
-        pps__free(((seen_entry *)(void *)n)->kr);
+        pps__free(((ledger_seen *)(void *)n)->kr);
         pps__free(n);
     }
     pps__map_dispose(&l->msgs);
     pps__map_dispose(&l->seen);
     if (l->mb)
-        l->store->close(l->mb, l->store->payload);
+        l->store->ops.close(l->mb, l->store->payload);
     pps__free(l->host);
     pps__free(l->user);
     pps__free(l->profile);
@@ -631,9 +592,10 @@ int pps_ledger_open(pps_ledger **out, const pps_ledger_store *store,
     if (!out)
         return pps__error_set(PPS_EINVAL, "ledger: NULL output");
     *out = NULL;
-    if ((err = check_store(store)) < 0 ||
-        (err = check_str(host, 253, "host")) < 0 ||
-        (err = check_str(user, 255, "user")) < 0)
+    if (!store)
+        return pps__error_set(PPS_EINVAL, "ledger: NULL store");
+    if ((err = pps__ledger_check_str(host, 253, "host")) < 0 ||
+        (err = pps__ledger_check_str(user, 255, "user")) < 0)
         return err;
     if (!opts)
         opts = &defaults;
@@ -657,18 +619,18 @@ int pps_ledger_open(pps_ledger **out, const pps_ledger_store *store,
         ledger_release(l);
         return pps__error_oom();
     }
-    for (char *p = l->host; *p; p++)
-        *p = (char)pps__ascii_tolower((unsigned char)*p);
+    pps__ledger_host_normalize(l->host);
 
     pps_error_clear();
-    if ((err = store->open(&l->mb, l->host, user, opts, store->payload)) < 0) {
+    if ((err = store->ops.open(&l->mb, l->host, user, opts, store->payload)) <
+        0) {
         l->mb = NULL;
         err = store_failed(l, err, "open");
         ledger_release(l);
         return err;
     }
     pps_error_clear();
-    if ((err = store->load(l->mb, on_load, l, store->payload)) < 0) {
+    if ((err = store->ops.load(l->mb, on_load, l, store->payload)) < 0) {
         err = store_failed(l, err, "load");
         ledger_release(l);
         return err;
@@ -676,7 +638,7 @@ int pps_ledger_open(pps_ledger **out, const pps_ledger_store *store,
     pps__log(PPS_LOG_DEBUG, l->profile,
              "ledger of %s@%s: %zu records, %zu messages", l->user, l->host,
              l->on_disk, l->msgs.count);
-    if (compact_if_worthwhile(l, err == 1) < 0) {
+    if (pps__ledger_compact_if_worthwhile(l, err == 1) < 0) {
         err = pps_error_last()->code;
         ledger_release(l);
         return err < 0 ? err : PPS_ERROR;
@@ -691,430 +653,7 @@ void pps_ledger_free(pps_ledger *l)
         return;
     if (!l->read_only && !l->poisoned) {
         if (pps_ledger_sync(l) == 0)
-            (void)compact_if_worthwhile(l, 0);
+            (void)pps__ledger_compact_if_worthwhile(l, 0);
     }
     ledger_release(l);
-}
-
-/* --- queries ---------------------------------------------------------- */
-
-static pps_ledger_message_state msg_state(const msg *m)
-{
-    if (!m)
-        return PPS_LEDGER_NEW;
-    if (m->flags & MSG_DELETED)
-        return PPS_LEDGER_DELETED;
-    if (m->flags & MSG_DELE_SENT)
-        return PPS_LEDGER_DELE_SENT;
-    if (m->flags & MSG_COMPLETE)
-        return PPS_LEDGER_COMPLETE;
-    return m->n ? PPS_LEDGER_PARTIAL : PPS_LEDGER_NEW;
-}
-
-int pps_ledger_message(pps_ledger_message_info *out, const pps_ledger *l,
-                       const char *uid)
-{
-    const msg *m;
-    int err;
-
-    if (!out)
-        return pps__error_set(PPS_EINVAL, "ledger: NULL output");
-    memset(out, 0, sizeof(*out));
-    if ((err = usable(l, 0)) < 0 ||
-        (err = check_str(uid, PPS_LEDGER_UID_MAX, "uid")) < 0)
-        return err;
-    m = msg_find(l, uid);
-    out->state = msg_state(m);
-    if (!m)
-        return 0;
-    out->recipients = m->n;
-    out->completed = (m->flags & MSG_COMPLETE) ? m->completed : 0;
-    for (size_t i = 0; i < m->n; i++) {
-        switch (m->r[i].state) {
-        case PPS_LEDGER_RCPT_IN_DOUBT:
-            out->in_doubt++;
-            break;
-        case PPS_LEDGER_RCPT_DELIVERED:
-            out->delivered++;
-            break;
-        case PPS_LEDGER_RCPT_FAILED_TEMP:
-            out->failed_temp++;
-            break;
-        case PPS_LEDGER_RCPT_FAILED_PERM:
-            out->failed_perm++;
-            break;
-        case PPS_LEDGER_RCPT_NONE:
-            break;
-        }
-    }
-    return 0;
-}
-
-int pps_ledger_recipient(pps_ledger_rcpt_state *out, time_t *when,
-                         const pps_ledger *l, const char *uid, const char *addr)
-{
-    const msg *m;
-    const rcpt *r = NULL;
-    int err;
-
-    if (!out)
-        return pps__error_set(PPS_EINVAL, "ledger: NULL output");
-    *out = PPS_LEDGER_RCPT_NONE;
-    if (when)
-        *when = 0;
-    if ((err = usable(l, 0)) < 0 ||
-        (err = check_str(uid, PPS_LEDGER_UID_MAX, "uid")) < 0 ||
-        (err = check_str(addr, PPS_LEDGER_RCPT_MAX, "recipient")) < 0)
-        return err;
-    if ((m = msg_find(l, uid)) != NULL && (r = rcpt_find(m, addr)) != NULL) {
-        *out = r->state;
-        if (when)
-            *when = r->when;
-    }
-    return 0;
-}
-
-int pps_ledger_foreach_recipient(const pps_ledger *l, const char *uid,
-                                 pps_ledger_rcpt_cb cb, void *payload)
-{
-    const msg *m;
-    int err;
-
-    if ((err = usable(l, 0)) < 0 ||
-        (err = check_str(uid, PPS_LEDGER_UID_MAX, "uid")) < 0)
-        return err;
-    if (!cb)
-        return pps__error_set(PPS_EINVAL, "ledger: NULL callback");
-    if (!(m = msg_find(l, uid)))
-        return 0;
-    for (size_t i = 0; i < m->n; i++) {
-        if (cb(m->r[i].addr, m->r[i].state, m->r[i].when, payload) != 0)
-            return pps__error_set(PPS_EUSER,
-                                  "ledger: the recipient callback stopped");
-    }
-    return 0;
-}
-
-size_t pps_ledger_message_count(const pps_ledger *l)
-{
-    return l ? l->msgs.count : 0;
-}
-
-/* --- changes ---------------------------------------------------------- */
-
-static pps_ledger_record rec_of(pps_ledger_record_type type, const char *uid,
-                                const char *addr, time_t t)
-{
-    pps_ledger_record rec;
-
-    memset(&rec, 0, sizeof(rec));
-    rec.type = type;
-    rec.uid = uid;
-    rec.rcpt = addr;
-    rec.time = t;
-    return rec;
-}
-
-int pps_ledger_intend(pps_ledger *l, const char *uid, const char *const *rcpts,
-                      size_t n)
-{
-    const msg *m;
-    int err;
-
-    if ((err = usable(l, 1)) < 0 ||
-        (err = check_str(uid, PPS_LEDGER_UID_MAX, "uid")) < 0)
-        return err;
-    if (!rcpts || n == 0 || n > PPS_LEDGER_RCPTS_PER_MESSAGE_MAX)
-        return pps__error_set(PPS_EINVAL,
-                              "ledger: intent for uid %s with %zu "
-                              "recipients",
-                              uid, n);
-    m = msg_find(l, uid);
-    if (m && (m->flags & MSG_COMPLETE))
-        return pps__error_set(PPS_EEXISTS, "ledger: uid %s is already complete",
-                              uid);
-    for (size_t i = 0; i < n; i++) {
-        const rcpt *r = m ? rcpt_find(m, rcpts[i] ? rcpts[i] : "") : NULL;
-
-        if ((err = check_str(rcpts[i], PPS_LEDGER_RCPT_MAX, "recipient")) < 0)
-            return err;
-        for (size_t j = 0; j < i; j++) {
-            if (!strcmp(rcpts[i], rcpts[j]))
-                return pps__error_set(PPS_EINVAL,
-                                      "ledger: recipient %s named twice "
-                                      "for uid %s",
-                                      rcpts[i], uid);
-        }
-        if (r && (r->state == PPS_LEDGER_RCPT_DELIVERED ||
-                  r->state == PPS_LEDGER_RCPT_IN_DOUBT))
-            return pps__error_set(
-                PPS_EEXISTS, "ledger: uid %s to %s is already %s", uid,
-                rcpts[i],
-                r->state == PPS_LEDGER_RCPT_DELIVERED ? "delivered"
-                                                      : "in doubt");
-    }
-    for (size_t i = 0; i < n; i++) {
-        pps_ledger_record rec =
-            rec_of(PPS_LEDGER_REC_INTENT, uid, rcpts[i], now(l));
-        if ((err = record(l, &rec)) < 0)
-            return err;
-    }
-    /* Durable before the first byte of the delivery leaves. */
-    return pps_ledger_sync(l);
-}
-
-/* The recipient of an outcome must have an open intent. */
-static int outcome_allowed(const pps_ledger *l, const char *uid,
-                           const char *addr)
-{
-    const msg *m;
-    const rcpt *r;
-    int err;
-
-    if ((err = usable(l, 1)) < 0 ||
-        (err = check_str(uid, PPS_LEDGER_UID_MAX, "uid")) < 0 ||
-        (err = check_str(addr, PPS_LEDGER_RCPT_MAX, "recipient")) < 0)
-        return err;
-    m = msg_find(l, uid);
-    r = m ? rcpt_find(m, addr) : NULL;
-    if (!r || r->state != PPS_LEDGER_RCPT_IN_DOUBT)
-        return pps__error_set(
-            r && r->state == PPS_LEDGER_RCPT_DELIVERED ? PPS_EEXISTS
-                                                       : PPS_EINVAL,
-            "ledger: no open intent for uid %s to %s", uid, addr);
-    return 0;
-}
-
-int pps_ledger_delivered(pps_ledger *l, const char *uid, const char *addr)
-{
-    pps_ledger_record rec;
-    int err;
-
-    if ((err = outcome_allowed(l, uid, addr)) < 0)
-        return err;
-    rec = rec_of(PPS_LEDGER_REC_DELIVERED, uid, addr, now(l));
-    return record(l, &rec);
-}
-
-int pps_ledger_failed(pps_ledger *l, const char *uid, const char *addr,
-                      int code, int permanent)
-{
-    pps_ledger_record rec;
-    int err;
-
-    if ((err = outcome_allowed(l, uid, addr)) < 0)
-        return err;
-    if (code > 0 || code < -1000)
-        return pps__error_set(PPS_EINVAL, "ledger: failure code %d", code);
-    rec = rec_of(PPS_LEDGER_REC_FAILED, uid, addr, now(l));
-    rec.code = code;
-    rec.permanent = permanent ? 1 : 0;
-    return record(l, &rec);
-}
-
-int pps_ledger_resolve_in_doubt(pps_ledger *l, const char *uid,
-                                pps_ledger_in_doubt_policy policy)
-{
-    msg *m;
-    int err, settled = 0;
-
-    if ((err = usable(l, 1)) < 0 ||
-        (err = check_str(uid, PPS_LEDGER_UID_MAX, "uid")) < 0)
-        return err;
-    if (policy != PPS_LEDGER_AT_LEAST_ONCE && policy != PPS_LEDGER_AT_MOST_ONCE)
-        return pps__error_set(PPS_EINVAL, "ledger: unknown policy %d",
-                              (int)policy);
-    if (!(m = msg_find(l, uid)))
-        return 0;
-    for (size_t i = 0; i < m->n; i++) {
-        pps_ledger_record rec;
-
-        if (m->r[i].state != PPS_LEDGER_RCPT_IN_DOUBT)
-            continue;
-        pps__log(PPS_LOG_WARN, l->profile,
-                 "ledger of %s@%s: uid %s to %s was in doubt (interrupted "
-                 "delivery); counted as %s",
-                 l->user, l->host, uid, m->r[i].addr,
-                 policy == PPS_LEDGER_AT_MOST_ONCE
-                     ? "delivered (at most once)"
-                     : "not delivered, delivering again (at least once)");
-        if (policy == PPS_LEDGER_AT_MOST_ONCE) {
-            rec = rec_of(PPS_LEDGER_REC_DELIVERED, uid, m->r[i].addr, now(l));
-        } else {
-            rec = rec_of(PPS_LEDGER_REC_FAILED, uid, m->r[i].addr, now(l));
-            rec.code = PPS_EABORTED;
-        }
-        /* record() may move m->r (it does not: the recipient exists). */
-        if ((err = record(l, &rec)) < 0)
-            return err;
-        settled++;
-    }
-    return settled;
-}
-
-int pps_ledger_complete(pps_ledger *l, const char *uid)
-{
-    const msg *m;
-    pps_ledger_record rec;
-    int err;
-
-    if ((err = usable(l, 1)) < 0 ||
-        (err = check_str(uid, PPS_LEDGER_UID_MAX, "uid")) < 0)
-        return err;
-    m = msg_find(l, uid);
-    if (m && (m->flags & MSG_COMPLETE))
-        return 0;
-    if (!m || m->n == 0)
-        return pps__error_set(PPS_EINVAL,
-                              "ledger: uid %s has no recipient recorded", uid);
-    for (size_t i = 0; i < m->n; i++) {
-        if (m->r[i].state != PPS_LEDGER_RCPT_DELIVERED &&
-            m->r[i].state != PPS_LEDGER_RCPT_FAILED_PERM)
-            return pps__error_set(PPS_EINVAL,
-                                  "ledger: uid %s is not delivered to %s "
-                                  "yet",
-                                  uid, m->r[i].addr);
-    }
-    rec = rec_of(PPS_LEDGER_REC_COMPLETE, uid, NULL, now(l));
-    return record(l, &rec);
-}
-
-int pps_ledger_dele_sent(pps_ledger *l, const char *uid)
-{
-    const msg *m;
-    pps_ledger_record rec;
-    int err;
-
-    if ((err = usable(l, 1)) < 0 ||
-        (err = check_str(uid, PPS_LEDGER_UID_MAX, "uid")) < 0)
-        return err;
-    m = msg_find(l, uid);
-    if (!m || !(m->flags & MSG_COMPLETE))
-        return pps__error_set(PPS_EINVAL,
-                              "ledger: refusing DELE of uid %s: its "
-                              "delivery is not complete",
-                              uid);
-    /* Invariant 1: what says "delivered" is durable before DELE leaves. */
-    if (l->dirty && (err = pps_ledger_sync(l)) < 0)
-        return err;
-    rec = rec_of(PPS_LEDGER_REC_DELE, uid, NULL, now(l));
-    return record(l, &rec);
-}
-
-int pps_ledger_quit_ok(pps_ledger *l)
-{
-    pps_ledger_record rec;
-    int err;
-
-    if ((err = usable(l, 1)) < 0)
-        return err;
-    if (!l->dele_sent)
-        return 0;
-    rec = rec_of(PPS_LEDGER_REC_QUIT, NULL, NULL, now(l));
-    return record(l, &rec);
-}
-
-int pps_ledger_prune(pps_ledger *l, const char *const *listed, size_t n)
-{
-    size_t b = 0;
-    pps__map_node *node, *next = NULL;
-    int err, pruned = 0;
-
-    if ((err = usable(l, 1)) < 0)
-        return err;
-    if (!listed && n)
-        return pps__error_set(PPS_EINVAL, "ledger: NULL listing");
-    l->mark_gen++;
-    for (size_t i = 0; i < n; i++) {
-        msg *m = listed[i] ? msg_find(l, listed[i]) : NULL;
-        if (m)
-            m->mark = l->mark_gen;
-    }
-    while ((node = pps__map_next(&l->msgs, &b, &next))) {
-        msg *m = (msg *)(void *)node;
-        pps_ledger_record rec;
-
-        if (m->mark == l->mark_gen)
-            continue;
-        if (!(m->flags & MSG_COMPLETE))
-            pps__log(PPS_LOG_WARN, l->profile,
-                     "ledger of %s@%s: uid %s left the server before its "
-                     "delivery completed",
-                     l->user, l->host, m->uid);
-        rec = rec_of(PPS_LEDGER_REC_FORGET, m->uid, NULL, 0);
-        if ((err = record(l, &rec)) < 0) /* frees m */
-            return err;
-        if (pruned < INT32_MAX)
-            pruned++;
-    }
-    if (pruned && (err = compact_if_worthwhile(l, 0)) < 0)
-        return err;
-    return pruned;
-}
-
-/* --- duplicate store --------------------------------------------------- */
-
-int pps_ledger_seen(const pps_ledger *l, const char *key, const char *addr)
-{
-    const seen_entry *s;
-    int err;
-
-    if ((err = usable(l, 0)) < 0 ||
-        (err = check_str(key, PPS_LEDGER_KEY_MAX, "duplicate key")) < 0 ||
-        (err = check_str(addr, PPS_LEDGER_RCPT_MAX, "recipient")) < 0)
-        return err;
-    s = seen_find(l, key, addr);
-    return s && !seen_expired(l, s, now(l)) ? 1 : 0;
-}
-
-int pps_ledger_remember(pps_ledger *l, const char *key, const char *addr,
-                        time_t when)
-{
-    pps_ledger_record rec;
-    int err;
-
-    if ((err = usable(l, 1)) < 0 ||
-        (err = check_str(key, PPS_LEDGER_KEY_MAX, "duplicate key")) < 0 ||
-        (err = check_str(addr, PPS_LEDGER_RCPT_MAX, "recipient")) < 0)
-        return err;
-    rec = rec_of(PPS_LEDGER_REC_SEEN, key, addr, when);
-    return record(l, &rec);
-}
-
-/* --- status ----------------------------------------------------------- */
-
-int pps_ledger_status_get(pps_ledger_status *out, const pps_ledger *l)
-{
-    int err;
-
-    if (!out || out->version != PPS_LEDGER_STATUS_VERSION)
-        return pps__error_set(PPS_EINVAL,
-                              "ledger: status NULL or of another version");
-    if ((err = usable(l, 0)) < 0)
-        return err;
-    *out = l->status;
-    return 0;
-}
-
-int pps_ledger_status_set(pps_ledger *l, const pps_ledger_status *st)
-{
-    pps_ledger_status copy;
-    pps_ledger_record rec;
-    size_t len;
-    int err;
-
-    if ((err = usable(l, 1)) < 0)
-        return err;
-    if (!st || st->version != PPS_LEDGER_STATUS_VERSION)
-        return pps__error_set(PPS_EINVAL,
-                              "ledger: status NULL or of another version");
-    if (st->result > 0 || st->result < -1000)
-        return pps__error_set(PPS_EINVAL, "ledger: status result %d",
-                              st->result);
-    copy = *st;
-    len = strnlen(copy.text, sizeof(copy.text) - 1);
-    copy.text[len] = '\0';
-    rec = rec_of(PPS_LEDGER_REC_STATUS, NULL, NULL, 0);
-    rec.status = &copy;
-    return record(l, &rec);
 }

@@ -128,15 +128,32 @@ const pps__value *pps__profile_value(const pps_profile *p, size_t i)
     return &p->values[i];
 }
 
+/* 'name' when the key is made of key characters (always so when it
+ * comes from a file), else a quoted, escaped form of whatever was given. */
+static const char *show_key(char *buf, size_t size, const char *key)
+{
+    size_t n = strnlen(key, 200), i;
+
+    for (i = 0; i < n; i++) {
+        char c = key[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
+            return pps__quote(buf, size, key, n);
+    }
+    if (n == 0 || n + 3 > size)
+        return pps__quote(buf, size, key, n);
+    pps__snprintf(buf, size, "'%s'", key);
+    return buf;
+}
+
 static int unknown_key(const char *where, const char *key)
 {
-    char hint[80], quoted[80];
+    char hint[80], shown[80];
 
     pps__suggest(hint, sizeof(hint), key, pps__profile_keys,
                  pps__profile_key_count, sizeof(pps__key));
-    return pps__error_set(
-        PPS_ECONFIG, "%s: key %s is unknown%s", where,
-        pps__quote(quoted, sizeof(quoted), key, strnlen(key, 200)), hint);
+    return pps__error_set(PPS_ECONFIG, "%s: key %s is unknown%s", where,
+                          show_key(shown, sizeof(shown), key), hint);
 }
 
 int pps__profile_set_at(pps_profile *p, const char *key, const char *value,

@@ -195,7 +195,13 @@ static void test_hostile_table(void **state)
             /* The NUL case needs its exact length. */
             if (strcmp(cases[i].name, "NUL in a status line") == 0)
                 pps_test_script_add(ts, PPS_TS_SEND, "+OK a\0b\r\n", 9);
-            else {
+            else if (strcmp(cases[i].name, "endless CAPA") == 0 &&
+                     strcmp(st, "STALL") == 0) {
+                int line;
+                for (line = 0; line < 300; line++)
+                    pps_test_script_add(ts, PPS_TS_SEND, "X-CAP\r\n", 7);
+                pps_test_script_add(ts, PPS_TS_STALL, "", 0);
+            } else {
                 const char *one[] = {st, NULL};
                 pps_test_script_lines(ts, one);
             }

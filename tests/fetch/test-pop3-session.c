@@ -351,6 +351,7 @@ static void test_stls_policies(void **state)
     s = session_on(ts, &o);
     assert_int_equal(pps_session_connect(s, &a), PPS_ETLS);
     error_contains("refused STLS");
+    assert_string_equal(pps_error_last()->server, "not now");
     pps_session_free(s);
     pps_test_script_free(ts);
     /* if-offered, not offered: plain. */
@@ -786,8 +787,54 @@ static void test_bad_arguments(void **state)
     assert_int_equal(pps_session_new(&s, pps_test_script_transport(ts), &o),
                      PPS_EINVAL);
     assert_int_equal(pps_session_new(&s, NULL, NULL), PPS_EINVAL);
+    /* NULL options: defaults; without a user the login is refused. */
+    {
+        static const char *const lines2[] = {GREETING, CAPA_C, CAPA_S, NULL};
+        pps_test_script *ts2 = script_of(lines2);
+        assert_int_equal(
+            pps_session_new(&s, pps_test_script_transport(ts2), NULL), 0);
+        assert_int_equal(connect_tls(s), 0);
+        assert_int_equal(pps_session_login(s), PPS_EINVAL);
+        error_contains("no user name");
+        pps_session_free(s);
+        pps_test_script_free(ts2);
+    }
     pps_session_free(NULL);
     pps_message_list_free(NULL);
+    pps_test_script_free(ts);
+}
+
+/* A refused STAT in a pipelined inventory: the rest is read and dropped,
+ * the error returned, and the session stays usable. */
+static void test_inventory_refused_drains(void **state)
+{
+    static const char *const lines[] = {
+        GREETING,
+        CAPA_C,
+        CAPA_PIPE_S,
+        LOGIN_USER,
+        "C:STAT\r\nLIST\r\nUIDL\r\n",
+        "S:-ERR [SYS/TEMP] busy\r\n+OK\r\n1 10\r\n.\r\n+OK\r\n1 a\r\n.\r\n",
+        "C:QUIT\r\n",
+        "S:+OK\r\n",
+        NULL};
+    pps_test_script *ts = script_of(lines);
+    pps_session_options o;
+    pps_session *s;
+    pps_message_list *l = (pps_message_list *)1;
+
+    (void)state;
+    test_options(&o);
+    s = session_on(ts, &o);
+    assert_int_equal(connect_tls(s), 0);
+    assert_int_equal(pps_session_login(s), 0);
+    assert_int_equal(pps_session_inventory(&l, s), PPS_ETEMP);
+    assert_null(l);
+    assert_int_equal(pps_session_response_code(s), PPS_RESP_NONE);
+    error_contains("STAT");
+    assert_int_equal(pps_session_quit(s), 0);
+    script_done(ts);
+    pps_session_free(s);
     pps_test_script_free(ts);
 }
 
@@ -815,6 +862,7 @@ int main(void)
         cmocka_unit_test(test_retr_refused),
         cmocka_unit_test(test_transcript_masks_secrets),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_inventory_refused_drains),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

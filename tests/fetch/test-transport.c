@@ -521,49 +521,117 @@ static void test_read_survives_signals(void **state)
     test_peer_stop(&p);
 }
 
+static struct addrinfo *numeric(const char *ip, unsigned int port)
+{
+    struct addrinfo hints, *res = NULL;
+    char service[8];
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+    snprintf(service, sizeof(service), "%u", port);
+    assert_int_equal(getaddrinfo(ip, service, &hints, &res), 0);
+    return res;
+}
+
+/*
+ * A listener that never accepts, with a full queue: Linux drops further
+ * SYNs, so a connect to it hangs as if the host were black-holed.  The
+ * fillers are closed by black_hole_stop.
+ */
+typedef struct black_hole {
+    test_peer peer;
+    int filler[4];
+} black_hole;
+
+static void black_hole_start(black_hole *b)
+{
+    struct sockaddr_in sin;
+    int i;
+
+    assert_int_equal(test_peer_start_backlog(&b->peer, AF_INET, NULL, NULL, 0),
+                     0);
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sin.sin_port = htons((unsigned short)b->peer.port);
+    for (i = 0; i < 4; i++) {
+        b->filler[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        connect(b->filler[i], (struct sockaddr *)&sin, sizeof(sin));
+    }
+    usleep(100 * 1000);
+}
+
+static void black_hole_stop(black_hole *b)
+{
+    int i;
+
+    for (i = 0; i < 4; i++)
+        close(b->filler[i]);
+    test_peer_stop(&b->peer);
+}
+
 static void test_connect_timeout(void **state)
 {
     pps_transport *t = new_transport();
     struct timespec start;
-    test_peer p;
-    int filler[4], i, n = 0;
     pps_server_address a;
+    black_hole b;
     long ms;
     int rc;
 
     (void)state;
-    /* A listener that never accepts, with a full queue: Linux drops the
-     * next SYNs, so the connect hangs as if the host were black-holed. */
-    assert_int_equal(test_peer_start_backlog(&p, AF_INET, NULL, NULL, 0), 0);
-    a = address("127.0.0.1", p.port);
-    for (i = 0; i < 4; i++) {
-        struct sockaddr_in sin;
-        memset(&sin, 0, sizeof(sin));
-        sin.sin_family = AF_INET;
-        sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        sin.sin_port = htons((unsigned short)p.port);
-        filler[n] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-        connect(filler[n], (struct sockaddr *)&sin, sizeof(sin));
-        n++;
-    }
-    usleep(100 * 1000);
+    black_hole_start(&b);
+    a = address("127.0.0.1", b.peer.port);
     clock_gettime(CLOCK_MONOTONIC, &start);
     rc = t->connect(t, &a, SHORT_TIMEOUT_MS);
     ms = elapsed_ms(&start);
-    for (i = 0; i < n; i++)
-        close(filler[i]);
-    if (rc == 0) {
-        pps_transport_free(t);
-        test_peer_stop(&p);
+    black_hole_stop(&b);
+    pps_transport_free(t);
+    if (rc == 0)
         skip(); /* this kernel accepted anyway: nothing to measure */
-    }
     assert_int_equal(rc, PPS_ETIMEOUT);
     assert_message_has("timed out");
-    if (ms > SHORT_TIMEOUT_MS + SLACK_MS)
+    if (ms < SHORT_TIMEOUT_MS - 10 || ms > SHORT_TIMEOUT_MS + SLACK_MS)
         fail_msg("connect returned after %ld ms, asked %d", ms,
                  SHORT_TIMEOUT_MS);
-    pps_transport_free(t);
+}
+
+/* Two black-holed addresses before a good one: each gets a share of the
+ * time, so the good one is still reached within the one timeout. */
+static void test_black_holes_share_the_timeout(void **state)
+{
+    struct addrinfo *a1, *a2, *a3;
+    struct timespec start;
+    black_hole b;
+    test_peer p;
+    int fd = -1, rc;
+    long ms;
+
+    (void)state;
+    black_hole_start(&b);
+    assert_int_equal(test_peer_start(&p, AF_INET, serve_silent, NULL), 0);
+    a1 = numeric("127.0.0.1", b.peer.port);
+    a2 = numeric("127.0.0.1", b.peer.port);
+    a3 = numeric("127.0.0.1", p.port);
+    a1->ai_next = a2;
+    a2->ai_next = a3;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    rc = pps__sock_connect_list(&fd, a1, "test", p.port,
+                                pps__deadline_ms(3 * SHORT_TIMEOUT_MS));
+    ms = elapsed_ms(&start);
+    a1->ai_next = a2->ai_next = NULL;
+    freeaddrinfo(a1);
+    freeaddrinfo(a2);
+    freeaddrinfo(a3);
+    black_hole_stop(&b);
+    if (rc != 0)
+        fail_msg("after %ld ms: %s", ms, pps_error_last()->message);
+    close(fd);
     test_peer_stop(&p);
+    /* Two shares of a third each, then the good address at once. */
+    if (ms < 2 * SHORT_TIMEOUT_MS - 50 || ms > 3 * SHORT_TIMEOUT_MS + SLACK_MS)
+        fail_msg("connected after %ld ms of %d", ms, 3 * SHORT_TIMEOUT_MS);
 }
 
 static void test_peer_close_reads_zero(void **state)
@@ -630,19 +698,6 @@ static void test_localhost_ipv4_only(void **state)
     exchange_line(t);
     pps_transport_free(t);
     test_peer_stop(&p);
-}
-
-static struct addrinfo *numeric(const char *ip, unsigned int port)
-{
-    struct addrinfo hints, *res = NULL;
-    char service[8];
-
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
-    snprintf(service, sizeof(service), "%u", port);
-    assert_int_equal(getaddrinfo(ip, service, &hints, &res), 0);
-    return res;
 }
 
 /* Every address is tried in turn: refusing ones first, the listener last. */
@@ -754,6 +809,7 @@ int main(void)
         cmocka_unit_test(test_read_timeout),
         cmocka_unit_test(test_read_survives_signals),
         cmocka_unit_test(test_connect_timeout),
+        cmocka_unit_test(test_black_holes_share_the_timeout),
         cmocka_unit_test(test_peer_close_reads_zero),
         cmocka_unit_test(test_write_to_closed_peer_no_sigpipe),
         cmocka_unit_test(test_localhost_ipv4_only),

@@ -247,7 +247,7 @@ static void build_reference(reference *ref, unsigned int seed, const char *base)
     snprintf(prefix_dir, sizeof(prefix_dir), "%s/prefix", base);
     assert_int_equal(mkdir(dir, 0700), 0);
     assert_int_equal(mkdir(prefix_dir, 0700), 0);
-    assert_int_equal(pps_ledger_file_store_new(&store, dir), 0);
+    assert_int_equal(pps_ledger_store_open_dir(&store, dir), 0);
     l = open_ok(store, NULL);
     for (size_t i = 0; i < ref->nops; i++) {
         int rc = run_op(l, &ref->ops[i], 1);
@@ -266,7 +266,7 @@ static void build_reference(reference *ref, unsigned int seed, const char *base)
     /* Prefix j: the header and the first j records. */
     ref->fp = calloc(ref->nrec + 1, FP_SIZE);
     assert_non_null(ref->fp);
-    assert_int_equal(pps_ledger_file_store_new(&pstore, prefix_dir), 0);
+    assert_int_equal(pps_ledger_store_open_dir(&pstore, prefix_dir), 0);
     ledger_path(ppath, sizeof(ppath), pstore, HOST, USER);
     ro.read_only = 1;
     header_len = (size_t)(strchr(content, '\n') + 1 - content);
@@ -280,8 +280,8 @@ static void build_reference(reference *ref, unsigned int seed, const char *base)
             p = strchr(p, '\n') + 1;
     }
     free(content);
-    pps_ledger_file_store_free(pstore);
-    pps_ledger_file_store_free(store);
+    pps_ledger_store_free(pstore);
+    pps_ledger_store_free(store);
 }
 
 /*
@@ -398,7 +398,7 @@ static void child(const reference *ref, const char *dir, killer *k, int out)
     char path[4300];
     pps_ledger *l = NULL;
 
-    if (pps_ledger_file_store_new(&store, dir) != 0)
+    if (pps_ledger_store_open_dir(&store, dir) != 0)
         _exit(3);
     pps__ledger_file_store_set_io(store, &io);
     if (pps__ledger_file_path(path, sizeof(path), store, HOST, USER) != 0)
@@ -441,7 +441,7 @@ static int iterations(void)
 {
     const char *e = getenv("PPS_TEST_CRASH_ITERATIONS");
     long n = e ? strtol(e, NULL, 10) : 0;
-    return n > 0 ? (int)n : 40;
+    return n > 0 ? (int)n : 25;
 }
 
 static void one_death(const reference *ref, const char *base, unsigned int seed,
@@ -490,7 +490,7 @@ static void one_death(const reference *ref, const char *base, unsigned int seed,
                  iter, WEXITSTATUS(status));
 
     /* The next poll opens the ledger. */
-    assert_int_equal(pps_ledger_file_store_new(&store, dir), 0);
+    assert_int_equal(pps_ledger_store_open_dir(&store, dir), 0);
     l = NULL;
     if (pps_ledger_open(&l, store, HOST, USER, NULL) != 0)
         fail_msg("seed %u %s #%d (after op %ld): reopen: %s", seed,
@@ -534,7 +534,7 @@ static void one_death(const reference *ref, const char *base, unsigned int seed,
         assert_int_equal(pps_ledger_seen(l, "<after@crash>", "a@l"), 1);
     }
     pps_ledger_free(l);
-    pps_ledger_file_store_free(store);
+    pps_ledger_store_free(store);
     {
         char cmd[4300];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);

@@ -232,6 +232,43 @@ static void test_failing_allocator(void **state)
     assert_true(done);
 }
 
+/* Every prefix of a full pps.conf parses or fails cleanly with a message;
+ * the whole text parses. */
+static void test_growing_prefix(void **state)
+{
+    static const char text[] = "# pps.conf\n"
+                               "[delivery]\n"
+                               "method = smtp\n"
+                               "server = \"[::1]:2525\"  # local\n"
+                               "sender = postmaster@local.test\n"
+                               "[service]\n"
+                               "max_parallel = 12\n"
+                               "log_level = trace\n"
+                               "[aliases]\n"
+                               "sales = alice\n";
+    size_t n, len = sizeof(text) - 1;
+
+    (void)state;
+    for (n = 0; n <= len; n++) {
+        pps_config *cfg = NULL;
+        char *exact = pps_test_exact_copy(text, n);
+        int rc = pps_config_parse(&cfg, "/d", exact, n, "pps.conf");
+        free(exact);
+        if (rc < 0) {
+            assert_int_equal(rc, PPS_ECONFIG);
+            assert_null(cfg);
+            assert_non_null(strstr(pps_error_last()->message, "pps.conf:"));
+        }
+        if (n == len) {
+            assert_int_equal(rc, 0);
+            assert_string_equal(pps_config_get(cfg, "delivery", "server"),
+                                "[::1]:2525");
+            assert_int_equal(pps_config_max_parallel(cfg), 12);
+        }
+        pps_config_free(cfg);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -240,6 +277,7 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_load),
         cmocka_unit_test(test_failing_allocator),
+        cmocka_unit_test(test_growing_prefix),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -233,11 +233,11 @@ static const text_case texts[] = {
     {"user = a \"b\"\n", 0, NULL, "user", "a \"b\""},
     {"local_domains =\n", 0, NULL, "local_domains", ""},
     {"intervall = 5m\n", PPS_ECONFIG,
-     "profiles/office.conf:1: key \"intervall\" is unknown (did you mean "
+     "profiles/office.conf:1: key 'intervall' is unknown (did you mean "
      "'interval'?)",
      NULL, NULL},
     {"\n\nlocal-user = bob\n", PPS_ECONFIG,
-     "profiles/office.conf:3: key \"local-user\" is unknown (did you mean "
+     "profiles/office.conf:3: key 'local-user' is unknown (did you mean "
      "'local_user'?)",
      NULL, NULL},
     {"interval = 5m\ninterval = 6m\n", PPS_ECONFIG,
@@ -339,7 +339,7 @@ static void test_limits(void **state)
     assert_int_equal(pps_profile_parse(&p, "x", "zzzz = 1", 8, "f"),
                      PPS_ECONFIG);
     assert_string_equal(pps_error_last()->message,
-                        "f:1: key \"zzzz\" is unknown");
+                        "f:1: key 'zzzz' is unknown");
     /* A value whose canonical form would not fit one line again: the
      * list "a,a1,..." grows by one blank per item. */
     {
@@ -515,8 +515,11 @@ static void test_validate(void **state)
     /* Unknown keys from the setter: named, with a suggestion. */
     assert_int_equal(pps_profile_set(p, "tls-verify", "no"), PPS_ECONFIG);
     assert_non_null(strstr(pps_error_last()->message,
-                           "profile 'office': key \"tls-verify\" is unknown "
+                           "profile 'office': key 'tls-verify' is unknown "
                            "(did you mean 'tls_verify'?)"));
+    assert_int_equal(pps_profile_set(p, "a b\n", "x"), PPS_ECONFIG);
+    assert_non_null(
+        strstr(pps_error_last()->message, "key \"a b\\x0a\" is unknown"));
     assert_int_equal(pps_profile_unset(p, "nope"), PPS_ECONFIG);
     /* A refused value leaves the old one. */
     assert_int_equal(pps_profile_set(p, "interval", "soon"), PPS_ECONFIG);
@@ -561,7 +564,7 @@ static void test_settings(void **state)
     assert_int_equal(s.poll_timeout_seconds, 3600);
     assert_int_equal(s.header_limit, 256 * 1024);
     assert_int_equal(s.duplicate_window_seconds, 7 * 86400);
-    assert_int_equal(s.loop_limit, 50);
+    assert_int_equal(s.loop_limit, 3);
     assert_int_equal(s.trace_header, 1);
     assert_int_equal(s.on_permanent_failure, PPS_PROFILE_FAILURE_FALLBACK);
 

@@ -212,7 +212,7 @@ static void test_refuse_loose_modes(void **state)
     assert_int_equal(pps_profile_store_load(&q, f->store, "broken"),
                      PPS_ECONFIG);
     assert_non_null(strstr(pps_error_last()->message,
-                           "/profiles/broken.conf:2: key \"intervall\" is "
+                           "/profiles/broken.conf:2: key 'intervall' is "
                            "unknown (did you mean 'interval'?)"));
 
     /* A directory in its place. */
@@ -408,11 +408,17 @@ static void test_failing_allocator(void **state)
         int rc;
 
         pps__alloc_fail_after(n);
+        pps_profile_names names = {NULL, 0};
+
         rc = pps_profile_store_save(f->store, p, 0);
         if (rc == 0)
             rc = pps_profile_store_load(&q, f->store, "office");
+        if (rc == 0)
+            rc = pps_profile_store_list(&names, f->store);
         pps__alloc_fail_after(-1);
         if (rc == 0) {
+            assert_int_equal(names.count, 1);
+            pps_profile_names_free(&names);
             assert_true(pps__profile_equal(p, q));
             done = 1;
         } else {
