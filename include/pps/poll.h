@@ -10,7 +10,7 @@
  *
  *     pps_poll_options o = PPS_POLL_OPTIONS_INIT;
  *     o.deliver = d;                    // pps_deliver_new(), borrowed
- *     o.ledger_store = store;           // pps_ledger_file_store_new()
+ *     o.ledger_store = store;           // pps_ledger_store_open_dir()
  *     pps_poll_report r = PPS_POLL_REPORT_INIT;
  *     err = pps_poll_run(&r, profile, &o);
  *     printf("%lu delivered, %lu deleted\n", r.delivered, r.deleted);

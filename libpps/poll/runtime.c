@@ -83,7 +83,7 @@ int pps_runtime_new(pps_runtime **out, const char *dir)
         (err = pps_profile_store_open_dir(&rt->profiles, dir)) < 0)
         goto fail;
     state_dir = pps_config_get(rt->config, "service", "state_dir");
-    if ((err = pps_ledger_file_store_new(&rt->ledgers, state_dir)) < 0)
+    if ((err = pps_ledger_store_open_dir(&rt->ledgers, state_dir)) < 0)
         goto fail;
 
     pps_deliver_options_init(&rt->deliver_options);
@@ -114,7 +114,7 @@ void pps_runtime_free(pps_runtime *rt)
 {
     if (!rt)
         return;
-    pps_ledger_file_store_free(rt->ledgers);
+    pps_ledger_store_free(rt->ledgers);
     pps_profile_store_free(rt->profiles);
     pps_config_free(rt->config);
     if (rt->auth_password) {
