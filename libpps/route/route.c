@@ -346,19 +346,22 @@ static unsigned int count_traces(router *r)
 {
     char marker[PPS_ROUTE_TRACE_HEADER_MAX];
     pps_header_field f;
-    size_t pos = 0, i;
+    size_t pos = 0;
     unsigned int n = 0;
     int len = pps__route_trace_marker(marker, sizeof(marker), r->pol->profile);
 
     if (len <= 0)
         return 0;
     while (pps_header_reader_find(&f, r->hr, "Received", &pos) == 1) {
-        for (i = 0; i + (size_t)len <= f.value_len; i++) {
-            if (f.value[i] == '(' &&
-                memcmp(f.value + i, marker, (size_t)len) == 0) {
+        const char *v = f.value, *end = f.value + f.value_len, *open;
+        while ((size_t)(end - v) >= (size_t)len &&
+               (open = memchr(v, '(', (size_t)(end - v))) != NULL) {
+            if ((size_t)(end - open) >= (size_t)len &&
+                memcmp(open, marker, (size_t)len) == 0) {
                 n++;
                 break;
             }
+            v = open + 1;
         }
     }
     return n;
