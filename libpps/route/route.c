@@ -67,20 +67,50 @@ static int is_local_domain(const pps_route_policy *pol, const char *domain,
     return 0;
 }
 
+/* Length of the UTF-8 sequence at s (RFC 3629 4), or 0 when invalid. */
+static size_t utf8_sequence(const unsigned char *s, size_t len)
+{
+    size_t n, i;
+
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        n = 2;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef)
+        n = 3;
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+        n = 4;
+    else
+        return 0; /* a lone continuation byte, 0xc0, 0xc1, 0xf5.. */
+    if (n > len)
+        return 0;
+    for (i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    return n;
+}
+
 /* A local part we are willing to hand to a deliverer as a user name: no
- * control bytes, blanks, quotes or path separators, and not a dot file.
- * 8-bit bytes are allowed (RFC 6532 UTF-8 user names). */
+ * control bytes, blanks, quotes or path separators, not a dot file, and
+ * 8-bit only as valid UTF-8 (RFC 6532).  A NUL byte in the header reads
+ * as a lone 0x80, so it fails here too. */
 static int is_user_name(const char *s, size_t len)
 {
-    size_t i;
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
 
     if (len == 0 || s[0] == '.')
         return 0;
-    for (i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c <= 0x20 || c == 0x7f || c == '/' || c == '\\' || c == '"' ||
-            c == 0x80) /* 0x80: a NUL byte in the header */
+    while (i < len) {
+        unsigned char c = u[i];
+        if (c >= 0x80) {
+            size_t n = utf8_sequence(u + i, len - i);
+            if (n == 0)
+                return 0;
+            i += n;
+            continue;
+        }
+        if (c <= 0x20 || c == 0x7f || c == '/' || c == '\\' || c == '"')
             return 0;
+        i++;
     }
     return 1;
 }

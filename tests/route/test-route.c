@@ -465,6 +465,14 @@ static void test_no_user_callback_means_everyone(void **state)
     res = route_text(&pol, "To: Zed <ZED@Local.Test>, z@other.org\n\n");
     assert_recipients(res, "zed@local.test");
     pps_route_result_free(res);
+    /* UTF-8 user names pass, U+0100 included (its second byte is 0x80,
+     * which alone stands for a NUL); Latin-1 bytes and NUL do not */
+    res = route_text(&pol, "To: \xc4\x80x@local.test, \xe9t\xe9@local.test\n"
+                           "Cc: n\x80ul@local.test, b\xc3\xa9"
+                           "a@local.test\n\n");
+    assert_recipients(res, "\xc4\x80x@local.test b\xc3\xa9"
+                           "a@local.test");
+    pps_route_result_free(res);
 }
 
 static void test_bad_policy(void **state)
