@@ -27,7 +27,7 @@
 
 #ifdef __cplusplus
 #define PPS_BEGIN_DECLS extern "C" {
-#define PPS_END_DECLS }
+#define PPS_END_DECLS   }
 #else
 #define PPS_BEGIN_DECLS
 #define PPS_END_DECLS

@@ -26,23 +26,23 @@ PPS_BEGIN_DECLS
 
 typedef enum pps_status {
     PPS_OK = 0,
-    PPS_ERROR = -1,      /* unexpected: a bug or an unforeseen system error */
-    PPS_EINVAL = -2,     /* a bad argument from the calling program */
-    PPS_ENOMEM = -3,     /* out of memory */
-    PPS_ENOTFOUND = -4,  /* no such profile, user, message or file */
-    PPS_EEXISTS = -5,    /* it already exists */
-    PPS_ECONFIG = -6,    /* bad configuration: file, line and key in detail */
-    PPS_EAUTH = -7,      /* the server refused our credentials */
-    PPS_ETLS = -8,       /* TLS failed or a certificate was refused */
-    PPS_EPROTO = -9,     /* the peer broke the protocol */
-    PPS_ETIMEOUT = -10,  /* a deadline passed */
-    PPS_ENET = -11,      /* could not connect, or the connection dropped */
-    PPS_ETEMP = -12,     /* a temporary refusal: try again later */
-    PPS_EPERM = -13,     /* a permanent refusal: retrying will not help */
-    PPS_EIO = -14,       /* a local read, write or fsync failed */
-    PPS_EABORTED = -15,  /* stopped on request (pps_*_abort, a signal) */
-    PPS_EUSER = -16,     /* a callback returned non-zero to stop */
-    PPS_ETOOBIG = -17,   /* a size limit was reached */
+    PPS_ERROR = -1,        /* unexpected: a bug or an unforeseen system error */
+    PPS_EINVAL = -2,       /* a bad argument from the calling program */
+    PPS_ENOMEM = -3,       /* out of memory */
+    PPS_ENOTFOUND = -4,    /* no such profile, user, message or file */
+    PPS_EEXISTS = -5,      /* it already exists */
+    PPS_ECONFIG = -6,      /* bad configuration: file, line and key in detail */
+    PPS_EAUTH = -7,        /* the server refused our credentials */
+    PPS_ETLS = -8,         /* TLS failed or a certificate was refused */
+    PPS_EPROTO = -9,       /* the peer broke the protocol */
+    PPS_ETIMEOUT = -10,    /* a deadline passed */
+    PPS_ENET = -11,        /* could not connect, or the connection dropped */
+    PPS_ETEMP = -12,       /* a temporary refusal: try again later */
+    PPS_EPERM = -13,       /* a permanent refusal: retrying will not help */
+    PPS_EIO = -14,         /* a local read, write or fsync failed */
+    PPS_EABORTED = -15,    /* stopped on request (pps_*_abort, a signal) */
+    PPS_EUSER = -16,       /* a callback returned non-zero to stop */
+    PPS_ETOOBIG = -17,     /* a size limit was reached */
     PPS_EUNSUPPORTED = -18 /* the server or build lacks what was asked */
 } pps_status;
 

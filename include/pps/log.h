@@ -41,8 +41,7 @@ typedef void (*pps_log_fn)(pps_log_level level, const char *profile,
  * Install `fn` for the whole process; lines above `max_level` are not even
  * formatted.  A NULL fn turns logging off.
  */
-PPS_API void pps_log_set(pps_log_fn fn, pps_log_level max_level,
-                         void *payload);
+PPS_API void pps_log_set(pps_log_fn fn, pps_log_level max_level, void *payload);
 
 /* A log function that writes to stderr; payload is ignored. */
 PPS_API void pps_log_stderr(pps_log_level level, const char *profile,

@@ -27,19 +27,22 @@ PPS_BEGIN_DECLS
  * bytes; 253 characters in text) or address literal we accept. */
 #define PPS_SERVER_HOST_MAX 253
 
-#define PPS_SERVER_PORT_POP3 110  /* RFC 1939 */
+#define PPS_SERVER_PORT_POP3  110 /* RFC 1939 */
 #define PPS_SERVER_PORT_POP3S 995 /* RFC 8314 */
 
 typedef struct pps_server_address {
-    unsigned int version;                /* PPS_SERVER_ADDRESS_VERSION */
-    char host[PPS_SERVER_HOST_MAX + 1];  /* name or address, no brackets */
-    unsigned int port;                   /* 1-65535 */
-    int implicit_tls;                    /* 1: TLS from the first byte */
-    int is_ipv6_literal;                 /* 1: host is an IPv6 address */
+    unsigned int version;               /* PPS_SERVER_ADDRESS_VERSION */
+    char host[PPS_SERVER_HOST_MAX + 1]; /* name or address, no brackets */
+    unsigned int port;                  /* 1-65535 */
+    int implicit_tls;                   /* 1: TLS from the first byte */
+    int is_ipv6_literal;                /* 1: host is an IPv6 address */
 } pps_server_address;
 
 #define PPS_SERVER_ADDRESS_VERSION 1
-#define PPS_SERVER_ADDRESS_INIT {PPS_SERVER_ADDRESS_VERSION, "", 0, 0, 0}
+#define PPS_SERVER_ADDRESS_INIT                 \
+    {                                           \
+        PPS_SERVER_ADDRESS_VERSION, "", 0, 0, 0 \
+    }
 
 /* For bindings that cannot use the macro. */
 PPS_API void pps_server_address_init(pps_server_address *addr);

@@ -87,25 +87,44 @@ int pps__error_oom(void)
 const char *pps_strerror(int code)
 {
     switch ((pps_status)code) {
-    case PPS_OK: return "success";
-    case PPS_ERROR: return "unexpected error";
-    case PPS_EINVAL: return "invalid argument";
-    case PPS_ENOMEM: return "out of memory";
-    case PPS_ENOTFOUND: return "not found";
-    case PPS_EEXISTS: return "already exists";
-    case PPS_ECONFIG: return "configuration error";
-    case PPS_EAUTH: return "authentication failed";
-    case PPS_ETLS: return "TLS error";
-    case PPS_EPROTO: return "protocol error";
-    case PPS_ETIMEOUT: return "timed out";
-    case PPS_ENET: return "network error";
-    case PPS_ETEMP: return "temporary failure";
-    case PPS_EPERM: return "permanent failure";
-    case PPS_EIO: return "local I/O error";
-    case PPS_EABORTED: return "aborted";
-    case PPS_EUSER: return "stopped by callback";
-    case PPS_ETOOBIG: return "too big";
-    case PPS_EUNSUPPORTED: return "not supported";
+    case PPS_OK:
+        return "success";
+    case PPS_ERROR:
+        return "unexpected error";
+    case PPS_EINVAL:
+        return "invalid argument";
+    case PPS_ENOMEM:
+        return "out of memory";
+    case PPS_ENOTFOUND:
+        return "not found";
+    case PPS_EEXISTS:
+        return "already exists";
+    case PPS_ECONFIG:
+        return "configuration error";
+    case PPS_EAUTH:
+        return "authentication failed";
+    case PPS_ETLS:
+        return "TLS error";
+    case PPS_EPROTO:
+        return "protocol error";
+    case PPS_ETIMEOUT:
+        return "timed out";
+    case PPS_ENET:
+        return "network error";
+    case PPS_ETEMP:
+        return "temporary failure";
+    case PPS_EPERM:
+        return "permanent failure";
+    case PPS_EIO:
+        return "local I/O error";
+    case PPS_EABORTED:
+        return "aborted";
+    case PPS_EUSER:
+        return "stopped by callback";
+    case PPS_ETOOBIG:
+        return "too big";
+    case PPS_EUNSUPPORTED:
+        return "not supported";
     }
     return "unknown error code";
 }

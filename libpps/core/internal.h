@@ -39,7 +39,7 @@ int pps__error_oom(void);
 
 /* Size of the detail buffers; longer text is cut with "...". */
 #define PPS__ERROR_MESSAGE_MAX 512
-#define PPS__ERROR_SERVER_MAX 200
+#define PPS__ERROR_SERVER_MAX  200
 
 /* --- logging (log.c) --------------------------------------------------- */
 
@@ -47,8 +47,8 @@ int pps__error_oom(void);
 int pps__log_enabled(pps_log_level level);
 
 /* Format one line and hand it to the installed log function. */
-void pps__log(pps_log_level level, const char *profile, const char *fmt,
-              ...) PPS__PRINTF(3, 4);
+void pps__log(pps_log_level level, const char *profile, const char *fmt, ...)
+    PPS__PRINTF(3, 4);
 void pps__vlog(pps_log_level level, const char *profile, const char *fmt,
                va_list ap) PPS__PRINTF(3, 0);
 
@@ -79,6 +79,10 @@ void pps__alloc_fail_after(long n);
  * vsnprintf would have written, like snprintf, or -1 on error. */
 int pps__snprintf(char *buf, size_t size, const char *fmt, ...)
     PPS__PRINTF(3, 4);
+
+/* Overwrite a secret in memory so that it does not linger after free; the
+ * compiler may not optimise it away. */
+void pps__wipe(void *ptr, size_t len);
 
 /* ASCII-only helpers: mail protocols are case-insensitive in ASCII only. */
 int pps__ascii_tolower(int c);

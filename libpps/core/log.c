@@ -28,11 +28,16 @@ void pps_log_set(pps_log_fn fn, pps_log_level max_level, void *payload)
 const char *pps_log_level_name(pps_log_level level)
 {
     switch (level) {
-    case PPS_LOG_ERROR: return "error";
-    case PPS_LOG_WARN: return "warning";
-    case PPS_LOG_INFO: return "info";
-    case PPS_LOG_DEBUG: return "debug";
-    case PPS_LOG_TRACE: return "trace";
+    case PPS_LOG_ERROR:
+        return "error";
+    case PPS_LOG_WARN:
+        return "warning";
+    case PPS_LOG_INFO:
+        return "info";
+    case PPS_LOG_DEBUG:
+        return "debug";
+    case PPS_LOG_TRACE:
+        return "trace";
     }
     return "?";
 }

@@ -207,9 +207,8 @@ int pps_server_parse(pps_server_address *out, const char *text)
     result.host[host_len] = '\0';
 
     result.port = PPS_SERVER_PORT_POP3;
-    if (port &&
-        (err = parse_port(text, port, port_len, &result.port,
-                          &result.implicit_tls)) < 0)
+    if (port && (err = parse_port(text, port, port_len, &result.port,
+                                  &result.implicit_tls)) < 0)
         return err;
 
     *out = result;
@@ -222,7 +221,8 @@ int pps_server_format(char *buf, size_t size, const pps_server_address *addr)
 
     if (!buf || size == 0 || !addr)
         return pps__error_set(PPS_EINVAL, "pps_server_format: bad argument");
-    n = pps__snprintf(buf, size, addr->is_ipv6_literal ? "[%s] %u%s" : "%s %u%s",
+    n = pps__snprintf(buf, size,
+                      addr->is_ipv6_literal ? "[%s] %u%s" : "%s %u%s",
                       addr->host, addr->port, addr->implicit_tls ? "s" : "");
     if (n < 0 || (size_t)n >= size) {
         buf[0] = '\0';

@@ -24,9 +24,9 @@ static void test_last_is_never_null(void **state)
 static void test_set_returns_code_and_formats(void **state)
 {
     (void)state;
-    assert_int_equal(pps__error_set(PPS_ECONFIG, "file %s, line %d", "a.conf",
-                                    7),
-                     PPS_ECONFIG);
+    assert_int_equal(
+        pps__error_set(PPS_ECONFIG, "file %s, line %d", "a.conf", 7),
+        PPS_ECONFIG);
     assert_int_equal(pps_error_last()->code, PPS_ECONFIG);
     assert_string_equal(pps_error_last()->message, "file a.conf, line 7");
 }
