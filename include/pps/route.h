@@ -276,7 +276,8 @@ typedef struct pps_route_entry {
  * caller: free it with pps_route_result_free().  Returns 0; PPS_ETEMP
  * when a callback reported a temporary failure (try again later);
  * PPS_EINVAL for a bad policy (no local user or domain, unknown
- * version); PPS_ENOMEM.  *out is NULL on failure.
+ * version) or a header block that is not complete yet; PPS_ENOMEM.
+ * *out is NULL on failure.
  */
 PPS_API int pps_route(pps_route_result **out, const pps_route_policy *policy,
                       const pps_header_reader *headers);

@@ -581,6 +581,11 @@ int pps_route(pps_route_result **out, const pps_route_policy *policy,
     *out = NULL;
     if (!headers)
         return pps__error_set(PPS_EINVAL, "pps_route: no header reader");
+    if (!pps_header_reader_is_done(headers))
+        return pps__error_set(PPS_EINVAL,
+                              "pps_route: the header block is not complete "
+                              "(feed until it returns 1, or call "
+                              "pps_header_reader_finish())");
     if ((rc = check_policy(policy)) < 0)
         return rc;
 

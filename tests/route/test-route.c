@@ -489,6 +489,14 @@ static void test_bad_policy(void **state)
     assert_int_equal(pol.trace_max, PPS_ROUTE_TRACE_MAX_DEFAULT);
 
     assert_int_equal(pps_header_reader_new(&hr, 0), 0);
+    pol.local_user = "a";
+    pol.local_domain = "b";
+    /* the block is not complete before finish() */
+    assert_int_equal(pps_route(&res, &pol, hr), PPS_EINVAL);
+    assert_non_null(strstr(pps_error_last()->message, "not complete"));
+    assert_int_equal(pps_header_reader_finish(hr), 0);
+    pol.local_user = NULL;
+    pol.local_domain = NULL;
     assert_int_equal(pps_route(&res, &pol, hr), PPS_EINVAL);
     assert_null(res);
     assert_non_null(strstr(pps_error_last()->message, "local user"));
