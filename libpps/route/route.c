@@ -175,7 +175,7 @@ static void join(char *buf, const char *local, size_t local_len,
 static int resolve(router *r, char *rcpt, const pps__addr *a)
 {
     const pps_route_policy *pol = r->pol;
-    char local[PPS__ADDR_LOCAL_MAX + 1], domain[PPS__ADDR_DOMAIN_MAX + 1];
+    char local[RECIPIENT_MAX], domain[PPS__ADDR_DOMAIN_MAX + 1];
     const char *alias, *seps = pol->subaddress_separators;
     size_t i;
     int rc;
@@ -495,6 +495,8 @@ static int summarise(router *r)
 
 static int check_policy(const pps_route_policy *pol)
 {
+    size_t i;
+
     if (!pol || pol->version != PPS_ROUTE_POLICY_VERSION)
         return pps__error_set(PPS_EINVAL, "pps_route: policy missing or of "
                                           "an unknown version");
@@ -510,6 +512,14 @@ static int check_policy(const pps_route_policy *pol)
                               "pps_route: profile \"%s\": local user or "
                               "domain too long",
                               pol->profile ? pol->profile : "");
+    for (i = 0; i < pol->alias_count; i++) {
+        const char *user = pol->aliases[i].user;
+        if (user && strlen(user) > RECIPIENT_MAX - 2)
+            return pps__error_set(PPS_EINVAL,
+                                  "pps_route: profile \"%s\": alias %zu: "
+                                  "the user is too long",
+                                  pol->profile ? pol->profile : "", i + 1);
+    }
     return 0;
 }
 

@@ -514,6 +514,21 @@ static void test_bad_policy(void **state)
     pps_route_result_free(NULL);
     pps_header_reader_free(hr);
     assert_int_equal(pps_route_buffer(&res, &pol, NULL, 5, 0), PPS_EINVAL);
+    {
+        /* an alias to an absurdly long user is refused, not truncated */
+        static char long_user[700];
+        pps_route_alias alias = {"x", long_user};
+        memset(long_user, 'u', sizeof(long_user) - 1);
+        pol.aliases = &alias;
+        pol.alias_count = 1;
+        assert_int_equal(pps_route_buffer(&res, &pol, "To: x@b\n\n", 9, 0),
+                         PPS_EINVAL);
+        long_user[400] = '\0'; /* 400: longer than a local part, allowed */
+        assert_int_equal(pps_route_buffer(&res, &pol, "To: x@b\n\n", 9, 0), 0);
+        pps_route_result_free(res);
+        pol.aliases = NULL;
+        pol.alias_count = 0;
+    }
     assert_string_equal(pps_route_rule_name(PPS_ROUTE_RULE_ALIAS), "alias");
     assert_string_equal(pps_route_skip_name((pps_route_skip)99), "?");
 }
