@@ -27,8 +27,9 @@
 #include "route-internal.h"
 #include "../core/internal.h"
 
-/* user@domain, lower case: both parts at their parser caps. */
-#define RECIPIENT_MAX (PPS__ADDR_LOCAL_MAX + 1 + PPS__ADDR_DOMAIN_MAX + 1)
+_Static_assert(PPS__ROUTE_RECIPIENT_MAX ==
+                   PPS__ADDR_LOCAL_MAX + 1 + PPS__ADDR_DOMAIN_MAX + 1,
+               "route-internal.h and address.h disagree on address caps");
 
 typedef struct router {
     const pps_route_policy *pol;
@@ -36,107 +37,9 @@ typedef struct router {
     pps_route_result *res;
     size_t considered; /* addresses looked at, for the cap */
     int unknown_user;  /* a local address had no user */
-    char unknown[RECIPIENT_MAX];
+    char unknown[PPS__ROUTE_RECIPIENT_MAX];
     size_t routed; /* recipients found by addresses */
 } router;
-
-/* --- small matchers ------------------------------------------------------ */
-
-static int same_domain(const char *want, const char *domain, size_t len)
-{
-    size_t n;
-
-    if (!want)
-        return 0;
-    n = strlen(want);
-    if (n > 0 && want[n - 1] == '.')
-        n--;
-    return n == len && pps__ascii_strncasecmp(want, domain, len) == 0;
-}
-
-static int is_local_domain(const pps_route_policy *pol, const char *domain,
-                           size_t len)
-{
-    size_t i;
-
-    if (same_domain(pol->local_domain, domain, len))
-        return 1;
-    for (i = 0; i < pol->local_domain_count; i++)
-        if (same_domain(pol->local_domains[i], domain, len))
-            return 1;
-    return 0;
-}
-
-/* Length of the UTF-8 sequence at s (RFC 3629 4), or 0 when invalid. */
-static size_t utf8_sequence(const unsigned char *s, size_t len)
-{
-    size_t n, i;
-
-    if (s[0] >= 0xc2 && s[0] <= 0xdf)
-        n = 2;
-    else if (s[0] >= 0xe0 && s[0] <= 0xef)
-        n = 3;
-    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-        n = 4;
-    else
-        return 0; /* a lone continuation byte, 0xc0, 0xc1, 0xf5.. */
-    if (n > len)
-        return 0;
-    for (i = 1; i < n; i++)
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-    return n;
-}
-
-/* A local part we are willing to hand to a deliverer as a user name: no
- * control bytes, blanks, quotes or path separators, not a dot file, and
- * 8-bit only as valid UTF-8 (RFC 6532).  A NUL byte in the header reads
- * as a lone 0x80, so it fails here too. */
-static int is_user_name(const char *s, size_t len)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    size_t i = 0;
-
-    if (len == 0 || s[0] == '.')
-        return 0;
-    while (i < len) {
-        unsigned char c = u[i];
-        if (c >= 0x80) {
-            size_t n = utf8_sequence(u + i, len - i);
-            if (n == 0)
-                return 0;
-            i += n;
-            continue;
-        }
-        if (c <= 0x20 || c == 0x7f || c == '/' || c == '\\' || c == '"')
-            return 0;
-        i++;
-    }
-    return 1;
-}
-
-/* The alias for local@domain or local; NULL when none. */
-static const char *find_alias(const pps_route_policy *pol, const char *local,
-                              size_t local_len, const char *domain,
-                              size_t domain_len)
-{
-    size_t i;
-
-    for (i = 0; i < pol->alias_count; i++) {
-        const char *a = pol->aliases[i].alias;
-        size_t n;
-        if (!a || !pol->aliases[i].user)
-            continue;
-        n = strlen(a);
-        if (n == local_len && pps__ascii_strncasecmp(a, local, n) == 0)
-            return pol->aliases[i].user;
-        if (n == local_len + 1 + domain_len && a[local_len] == '@' &&
-            pps__ascii_strncasecmp(a, local, local_len) == 0 &&
-            pps__ascii_strncasecmp(a + local_len + 1, domain, domain_len) == 0)
-            return pol->aliases[i].user;
-    }
-    return NULL;
-}
 
 /* user_exists(): 1, 0, or PPS_ETEMP. */
 static int user_exists(router *r, const char *user, const char *domain)
@@ -155,27 +58,13 @@ static int user_exists(router *r, const char *user, const char *domain)
     return rc > 0;
 }
 
-/* Write "local@domain" lower-cased into buf (RECIPIENT_MAX bytes). */
-static void join(char *buf, const char *local, size_t local_len,
-                 const char *domain, size_t domain_len)
-{
-    size_t i, n = 0;
-
-    for (i = 0; i < local_len && n < RECIPIENT_MAX - 2; i++)
-        buf[n++] = (char)pps__ascii_tolower((unsigned char)local[i]);
-    buf[n++] = '@';
-    for (i = 0; i < domain_len && n < RECIPIENT_MAX - 1; i++)
-        buf[n++] = (char)pps__ascii_tolower((unsigned char)domain[i]);
-    buf[n] = '\0';
-}
-
 /* Resolve a local address to a user: alias, the user itself, user+tag.
  * Writes the recipient into rcpt; returns the rule, 0 for no such user,
  * or a negative error. */
 static int resolve(router *r, char *rcpt, const pps__addr *a)
 {
     const pps_route_policy *pol = r->pol;
-    char local[RECIPIENT_MAX], domain[PPS__ADDR_DOMAIN_MAX + 1];
+    char local[PPS__ROUTE_RECIPIENT_MAX], domain[PPS__ADDR_DOMAIN_MAX + 1];
     const char *alias, *seps = pol->subaddress_separators;
     size_t i;
     int rc;
@@ -183,13 +72,16 @@ static int resolve(router *r, char *rcpt, const pps__addr *a)
     memcpy(domain, a->domain, a->domain_len);
     domain[a->domain_len] = '\0';
 
-    alias = find_alias(pol, a->local, a->local_len, a->domain, a->domain_len);
+    alias = pps__route_find_alias(pol, a->local, a->local_len, a->domain,
+                                  a->domain_len);
     if (alias) {
         const char *at = strchr(alias, '@');
         if (at)
-            join(rcpt, alias, (size_t)(at - alias), at + 1, strlen(at + 1));
+            pps__route_join(rcpt, alias, (size_t)(at - alias), at + 1,
+                            strlen(at + 1));
         else
-            join(rcpt, alias, strlen(alias), a->domain, a->domain_len);
+            pps__route_join(rcpt, alias, strlen(alias), a->domain,
+                            a->domain_len);
         at = strchr(rcpt, '@');
         memcpy(local, rcpt, (size_t)(at - rcpt));
         local[at - rcpt] = '\0';
@@ -200,7 +92,7 @@ static int resolve(router *r, char *rcpt, const pps__addr *a)
 
     memcpy(local, a->local, a->local_len);
     local[a->local_len] = '\0';
-    join(rcpt, a->local, a->local_len, a->domain, a->domain_len);
+    pps__route_join(rcpt, a->local, a->local_len, a->domain, a->domain_len);
     if ((rc = user_exists(r, local, domain)) != 0)
         return rc < 0 ? rc : PPS_ROUTE_RULE_LOCAL_USER;
 
@@ -209,7 +101,7 @@ static int resolve(router *r, char *rcpt, const pps__addr *a)
     for (i = 1; i < a->local_len; i++) { /* "+tag" alone is no user */
         if (strchr(seps, a->local[i])) {
             local[i] = '\0';
-            join(rcpt, a->local, i, a->domain, a->domain_len);
+            pps__route_join(rcpt, a->local, i, a->domain, a->domain_len);
             if ((rc = user_exists(r, local, domain)) != 0)
                 return rc < 0 ? rc : PPS_ROUTE_RULE_SUBADDRESS;
             return 0;
@@ -238,7 +130,7 @@ static int skip(router *r, const char *header, size_t header_len,
 static int consider(router *r, const char *header, size_t header_len,
                     const pps__addr *a)
 {
-    char address[RECIPIENT_MAX], rcpt[RECIPIENT_MAX];
+    char address[PPS__ROUTE_RECIPIENT_MAX], rcpt[PPS__ROUTE_RECIPIENT_MAX];
     int rule;
 
     if (r->considered == PPS_ROUTE_ADDRESS_MAX) {
@@ -249,7 +141,7 @@ static int consider(router *r, const char *header, size_t header_len,
         return 0;
     r->considered++;
 
-    join(address, a->local, a->local_len, a->domain, a->domain_len);
+    pps__route_join(address, a->local, a->local_len, a->domain, a->domain_len);
     if (a->flags & PPS__ADDR_DISPLAY_NAME)
         return skip(r, header, header_len, a, address,
                     PPS_ROUTE_SKIP_DISPLAY_NAME);
@@ -258,10 +150,10 @@ static int consider(router *r, const char *header, size_t header_len,
                       PPS_ROUTE_SKIP_NO_ADDRESS);
     if (a->flags & (PPS__ADDR_BAD | PPS__ADDR_TOO_LONG))
         return skip(r, header, header_len, a, NULL, PPS_ROUTE_SKIP_BAD_ADDRESS);
-    if (!is_local_domain(r->pol, a->domain, a->domain_len))
+    if (!pps__route_is_local_domain(r->pol, a->domain, a->domain_len))
         return skip(r, header, header_len, a, address,
                     PPS_ROUTE_SKIP_FOREIGN_DOMAIN);
-    if (!is_user_name(a->local, a->local_len))
+    if (!pps__route_is_user_name(a->local, a->local_len))
         return skip(r, header, header_len, a, address,
                     PPS_ROUTE_SKIP_BAD_ADDRESS);
 
@@ -399,12 +291,12 @@ static unsigned int count_traces(router *r)
 
 static int add_fallback(router *r, pps_route_rule rule)
 {
-    char rcpt[RECIPIENT_MAX];
+    char rcpt[PPS__ROUTE_RECIPIENT_MAX];
     const char *why =
         rule == PPS_ROUTE_RULE_FALLBACK_UNKNOWN ? r->unknown : NULL;
 
-    join(rcpt, r->pol->local_user, strlen(r->pol->local_user),
-         r->pol->local_domain, strlen(r->pol->local_domain));
+    pps__route_join(rcpt, r->pol->local_user, strlen(r->pol->local_user),
+                    r->pol->local_domain, strlen(r->pol->local_domain));
     if (pps__route_has_recipient(r->res, rcpt))
         return 0;
     return pps__route_add(r->res, rcpt, why, why ? strlen(why) : 0, NULL, 0,
@@ -514,7 +406,7 @@ static int check_policy(const pps_route_policy *pol)
                               pol->profile ? pol->profile : "");
     for (i = 0; i < pol->alias_count; i++) {
         const char *user = pol->aliases[i].user;
-        if (user && strlen(user) > RECIPIENT_MAX - 2)
+        if (user && strlen(user) > PPS__ROUTE_RECIPIENT_MAX - 2)
             return pps__error_set(PPS_EINVAL,
                                   "pps_route: profile \"%s\": alias %zu: "
                                   "the user is too long",
