@@ -57,10 +57,11 @@ int pps__deliver_expand(char *buf, size_t size, const char *tmpl,
 
 /* --- line ends and dot-stuffing (lineconv.c) ----------------------------- */
 
-#define PPS__LC_LF       0x1u /* CR LF -> LF */
-#define PPS__LC_CRLF     0x2u /* bare LF -> CR LF */
-#define PPS__LC_DOTSTUFF 0x4u /* '.' at a line start doubled (RFC 5321 4.5.2) \
-                               */
+#define PPS__LC_LF   0x1u /* CR LF -> LF */
+#define PPS__LC_CRLF 0x2u /* bare LF -> CR LF */
+#define PPS__LC_DOTSTUFF                                 \
+    0x4u /* '.' at a line start doubled (RFC 5321 4.5.2) \
+          */
 
 typedef struct pps__lineconv {
     unsigned int mode;
