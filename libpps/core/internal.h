@@ -80,6 +80,10 @@ void pps__alloc_fail_after(long n);
 int pps__snprintf(char *buf, size_t size, const char *fmt, ...)
     PPS__PRINTF(3, 4);
 
+/* Overwrite a secret in memory so that it does not linger after free; the
+ * compiler may not optimise it away. */
+void pps__wipe(void *ptr, size_t len);
+
 /* ASCII-only helpers: mail protocols are case-insensitive in ASCII only. */
 int pps__ascii_tolower(int c);
 int pps__ascii_strcasecmp(const char *a, const char *b);

@@ -79,3 +79,13 @@ char *pps__quote(char *buf, size_t size, const char *s, size_t len)
     buf[out] = '\0';
     return buf;
 }
+
+void pps__wipe(void *ptr, size_t len)
+{
+    /* A volatile pointer: each store must happen (explicit_bzero's idea,
+     * portable to systems without it). */
+    volatile unsigned char *p = ptr;
+
+    while (len--)
+        *p++ = 0;
+}
