@@ -53,12 +53,13 @@ typedef struct pps_deliver_options {
     /* "maildir", "lmtp", "smtp", "pipe", "emailarchitect" or "null". */
     const char *method;
 
-    /* maildir: the folder of one user; %u = local user, %d = local
-     * domain, %% = '%'.  E.g. "/var/mail/%d/%u/Maildir". */
+    /* maildir: the folder of one user, absolute; %u = local user, %d =
+     * local domain, %% = '%'.  NULL: "/var/vmail/%d/%u/Maildir". */
     const char *path;
 
     /* lmtp, smtp, emailarchitect: "host:port", "[v6addr]:port", or an
-     * absolute unix socket path.  Default port: 24 lmtp, 25 otherwise. */
+     * absolute unix socket path (port left out: 24 lmtp, 25 otherwise).
+     * NULL: "/run/dovecot/lmtp" for lmtp, else "127.0.0.1:25". */
     const char *server;
 
     /* pipe: the MDA command, e.g. "/usr/lib/dovecot/dovecot-lda -d %u@%d";

@@ -485,8 +485,6 @@ static void test_bad_settings(void **state)
     static const struct {
         const char *method, *server, *user, *hint;
     } rows[] = {
-        {"lmtp", NULL, NULL, "needs server"},
-        {"lmtp", "", NULL, "needs server"},
         {"smtp", "host name:25", NULL, "blank"},
         {"smtp", "[::1:25", NULL, "']'"},
         {"lmtp", "/run/x", "alice", "no starttls or username"},
@@ -534,6 +532,18 @@ static void test_describe(void **state)
     assert_null(strstr(buf, "hunter2"));
     assert_int_equal(pps_deliver_describe(d, buf, 5), PPS_ETOOBIG);
     assert_string_equal(buf, "");
+    pps_deliver_free(d);
+
+    /* The defaults of docs/pps.conf.5. */
+    set_options(&o, "lmtp", NULL, 0);
+    assert_int_equal(pps_deliver_new(&d, &o), 0);
+    assert_true(pps_deliver_describe(d, buf, sizeof(buf)) > 0);
+    assert_string_equal(buf, "lmtp to /run/dovecot/lmtp");
+    pps_deliver_free(d);
+    set_options(&o, "emailarchitect", "", 0);
+    assert_int_equal(pps_deliver_new(&d, &o), 0);
+    assert_true(pps_deliver_describe(d, buf, sizeof(buf)) > 0);
+    assert_string_equal(buf, "emailarchitect to 127.0.0.1:25");
     pps_deliver_free(d);
 }
 
