@@ -34,7 +34,10 @@
  * permanent one should go to a fallback user or stay on the server, never
  * be dropped silently (docs/delivery.md).
  *
- * Embedders that bring their own deliverer use <pps/deliverer.h>.
+ * A pps_deliver handle runs one transaction at a time and is not
+ * thread-safe: give each polling thread its own (they are cheap; nothing
+ * is opened until begin).  Embedders that bring their own deliverer use
+ * <pps/deliverer.h>.
  */
 #ifndef PPS_DELIVER_H
 #define PPS_DELIVER_H
@@ -195,7 +198,8 @@ PPS_API const pps_deliver_status *pps_deliver_statuses(const pps_deliver *d,
  * 0 no, -1 cannot tell now (temporary).  maildir: its folder exists;
  * lmtp/smtp/emailarchitect: the server accepts RCPT TO (one short
  * session); pipe and null: always 1 (the MDA decides at delivery).
- * Usable as the routing engine's "user exists" callback.
+ * Usable as the routing engine's "user exists" callback; -1 while a
+ * transaction is open on `d`.
  */
 PPS_API int pps_deliver_user_exists(pps_deliver *d, const char *user,
                                     const char *domain);

@@ -534,7 +534,8 @@ const pps_deliver_status *pps_deliver_statuses(const pps_deliver *d,
 int pps_deliver_user_exists(pps_deliver *d, const char *user,
                             const char *domain)
 {
-    if (!d || !user || !domain)
+    /* The check may use the same connection as a transaction would. */
+    if (!d || !user || !domain || d->txn.state == TXN_OPEN)
         return -1;
     if (!d->cls->user_exists)
         return 1;
