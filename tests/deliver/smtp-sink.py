@@ -6,6 +6,9 @@ runs COMMAND with
     PPS_SMTP_SERVER=127.0.0.1:PORT
     PPS_SMTP_SPOOL=folder where each accepted message lands as N.eml
     PPS_SMTP_USER / PPS_SMTP_PASSWORD  credentials AUTH accepts
+    PPS_SMTP_CA_FILE=the self-signed certificate (CN and SAN localhost,
+                     SAN IP 127.0.0.1) that STARTTLS presents, when the
+                     openssl program is there to make one
 and exits with its status.  Each spooled file starts with
 "X-Envelope-From: <...>" and one "X-Envelope-To: <...>" per recipient.
 RCPT TO nobody@... gets 550 5.1.1, full@... gets 552 5.2.2.
@@ -15,6 +18,7 @@ Installs nothing: without aiosmtpd it exits 77 (meson: SKIP) and says so.
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -70,6 +74,25 @@ def authenticator(server, session, envelope, mechanism, auth_data):
     return AuthResult(success=ok, handled=False)
 
 
+def make_tls(folder):
+    """A self-signed certificate and the server context, or None."""
+    cert = os.path.join(folder, "cert.pem")
+    key = os.path.join(folder, "key.pem")
+    try:
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec",
+             "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", key, "-out", cert, "-days", "2",
+             "-subj", "/CN=localhost",
+             "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except (OSError, subprocess.CalledProcessError):
+        return None, None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    return ctx, cert
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -83,13 +106,16 @@ def main():
         print(__doc__, file=sys.stderr)
         return 2
     spool = tempfile.mkdtemp(prefix="pps-smtp-")
+    certs = tempfile.mkdtemp(prefix="pps-smtp-tls-")
     controller = None
     try:
+        tls_context, ca_file = make_tls(certs)
         for _ in range(5):
             port = free_port()
             controller = Controller(Handler(spool), hostname="127.0.0.1",
                                     port=port, authenticator=authenticator,
-                                    auth_require_tls=False)
+                                    auth_require_tls=False,
+                                    tls_context=tls_context)
             try:
                 controller.start()
                 break
@@ -101,11 +127,14 @@ def main():
         env = dict(os.environ, PPS_SMTP_SERVER="127.0.0.1:%d" % port,
                    PPS_SMTP_SPOOL=spool, PPS_SMTP_USER=USER,
                    PPS_SMTP_PASSWORD=PASSWORD)
+        if ca_file:
+            env["PPS_SMTP_CA_FILE"] = ca_file
         return subprocess.call(sys.argv[2:], env=env)
     finally:
         if controller is not None:
             controller.stop()
         shutil.rmtree(spool, ignore_errors=True)
+        shutil.rmtree(certs, ignore_errors=True)
 
 
 if __name__ == "__main__":

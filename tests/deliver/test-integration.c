@@ -467,6 +467,52 @@ static void test_emailarchitect(void **state)
     pps_deliver_free(d);
 }
 
+/* STARTTLS with the chain and the name verified, and each way it must
+ * refuse: unknown CA, wrong name.  A refusal is temporary and sends no
+ * mail command in the clear. */
+static void test_smtp_starttls(void **state)
+{
+    static const struct {
+        int use_ca, no_verify;
+        const char *name;
+        int rc, code;
+    } rows[] = {
+        {1, 0, "localhost", 0, PPS_OK},
+        {1, 0, NULL, 0, PPS_OK}, /* 127.0.0.1 is in the certificate */
+        {0, 0, "localhost", PPS_ETEMP, PPS_ETLS},
+        {1, 0, "wrong.example", PPS_ETEMP, PPS_ETLS},
+        {0, 1, "wrong.example", 0, PPS_OK},
+    };
+    const char *rcpt = "alice@local.test";
+    const char *ca = need("PPS_SMTP_CA_FILE");
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        pps_deliver_options o = PPS_DELIVER_OPTIONS_INIT;
+        pps_deliver *d;
+        char buf[4096];
+        int rc;
+        o.method = "smtp";
+        o.server = need("PPS_SMTP_SERVER");
+        o.starttls = 1;
+        o.tls_ca_file = rows[i].use_ca ? ca : NULL;
+        o.tls_server_name = rows[i].name;
+        o.tls_no_verify = rows[i].no_verify;
+        o.username = need("PPS_SMTP_USER");
+        o.password = need("PPS_SMTP_PASSWORD");
+        o.command_timeout_ms = 10000;
+        assert_int_equal(pps_deliver_new(&d, &o), 0);
+        rc = deliver(d, &rcpt, 1);
+        if (rc != rows[i].rc ||
+            pps_deliver_statuses(d, NULL)[0].code != rows[i].code)
+            fail_msg("row %zu: rc %d: %s", i, rc,
+                     pps_deliver_statuses(d, NULL)[0].text);
+        assert_int_equal(spool_find(buf, sizeof(buf)), rows[i].rc == 0);
+        pps_deliver_free(d);
+    }
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest lmtp[] = {
@@ -480,6 +526,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_smtp),
         cmocka_unit_test(test_smtp_auth),
         cmocka_unit_test(test_emailarchitect),
+        cmocka_unit_test(test_smtp_starttls),
     };
 
     if (argc > 1 && strcmp(argv[1], "smtp") == 0)
