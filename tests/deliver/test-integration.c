@@ -481,6 +481,7 @@ static void test_smtp_starttls(void **state)
         {1, 0, NULL, 0, PPS_OK}, /* 127.0.0.1 is in the certificate */
         {0, 0, "localhost", PPS_ETEMP, PPS_ETLS},
         {1, 0, "wrong.example", PPS_ETEMP, PPS_ETLS},
+        {1, 0, "127.0.0.2", PPS_ETEMP, PPS_ETLS}, /* not its address */
         {0, 1, "wrong.example", 0, PPS_OK},
     };
     const char *rcpt = "alice@local.test";
