@@ -105,7 +105,8 @@ static void assert_no_children(void)
 static void test_outcomes(void **state)
 {
     const char *rcpts[] = {"ok1@local.test", "temp1@local.test",
-                           "perm1@local.test", "sig1@local.test"};
+                           "perm1@local.test", "sig1@local.test",
+                           "other@local.test"};
     char command[256];
     const pps_deliver_status *st;
     pps_deliver *d;
@@ -115,7 +116,7 @@ static void test_outcomes(void **state)
     (void)state;
     snprintf(command, sizeof(command), "%s %%u@%%d", mda);
     d = new_pipe(command, 0, 10000);
-    assert_int_equal(pps_deliver_begin(d, "", rcpts, 4, NULL, 0), 0);
+    assert_int_equal(pps_deliver_begin(d, "", rcpts, 5, NULL, 0), 0);
     assert_int_equal(pps_deliver_write(d, MSG, strlen(MSG)), 0);
     assert_int_equal(pps_deliver_commit(d), PPS_ETEMP);
     st = pps_deliver_statuses(d, NULL);
@@ -141,6 +142,11 @@ static void test_outcomes(void **state)
     assert_int_equal(st[3].outcome, PPS_DELIVER_TEMPFAIL);
     assert_int_equal(st[3].reply, 128 + 9);
     assert_non_null(strstr(st[3].text, "signal 9"));
+
+    /* Plain exit 1, nothing printed. */
+    assert_int_equal(st[4].outcome, PPS_DELIVER_PERMFAIL);
+    assert_int_equal(st[4].reply, 1);
+    assert_string_equal(st[4].text, "the delivery command exited with 1");
     pps_deliver_free(d);
     assert_no_children();
 }
