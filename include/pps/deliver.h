@@ -204,6 +204,14 @@ PPS_API const pps_deliver_status *pps_deliver_statuses(const pps_deliver *d,
 PPS_API int pps_deliver_user_exists(pps_deliver *d, const char *user,
                                     const char *domain);
 
+/*
+ * The same, shaped as route.h's pps_route_user_exists_fn (payload last,
+ * the pps_deliver handle as payload).  When the routing policy's one
+ * payload also serves other callbacks, call this from your own.
+ */
+PPS_API int pps_deliver_user_exists_cb(const char *user, const char *domain,
+                                       void *deliver);
+
 /* A one-line description such as "lmtp to 127.0.0.1:24" into buf;
  * returns its length, or PPS_ETOOBIG (buf then holds ""). */
 PPS_API int pps_deliver_describe(const pps_deliver *d, char *buf, size_t size);

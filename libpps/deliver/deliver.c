@@ -542,6 +542,12 @@ int pps_deliver_user_exists(pps_deliver *d, const char *user,
     return d->cls->user_exists(user, domain, d->payload);
 }
 
+int pps_deliver_user_exists_cb(const char *user, const char *domain,
+                               void *deliver)
+{
+    return pps_deliver_user_exists(deliver, user, domain);
+}
+
 int pps_deliver_describe(const pps_deliver *d, char *buf, size_t size)
 {
     char text[256];

@@ -175,6 +175,9 @@ static void test_user_exists(void **state)
     longname[sizeof(longname) - 1] = '\0';
     assert_int_equal(pps_deliver_user_exists(d, "alice", "local.test"), 1);
     assert_int_equal(pps_deliver_user_exists(d, "carol", "local.test"), 0);
+    /* The callback shape route.h wants: payload last. */
+    assert_int_equal(pps_deliver_user_exists_cb("alice", "local.test", d), 1);
+    assert_int_equal(pps_deliver_user_exists_cb("carol", "local.test", d), 0);
     assert_int_equal(pps_deliver_user_exists(d, "alice", "other.test"), 0);
     assert_int_equal(pps_deliver_user_exists(d, "..", "local.test"), 0);
     assert_int_equal(pps_deliver_user_exists(d, "a/b", "local.test"), 0);
