@@ -343,6 +343,7 @@ static void test_prepend(void **state)
     (void)state;
     peer_start(&peer, script);
     set_options(&o, "lmtp", peer.path, 0);
+    o.default_sender = "pps@local.test"; /* begin's NULL sender */
     assert_int_equal(pps_deliver_new(&d, &o), 0);
     assert_int_equal(pps_deliver_begin(d, NULL, &rcpt, 1, trace, strlen(trace)),
                      0);
@@ -350,7 +351,8 @@ static void test_prepend(void **state)
     assert_int_equal(pps_deliver_commit(d), 0);
     peer_join(&peer);
     assert_string_equal(peer.transcript,
-                        LHLO_T "MAIL FROM:<> BODY=8BITMIME\n" RA_T "DATA\n"
+                        LHLO_T "MAIL FROM:<pps@local.test> BODY=8BITMIME\n" RA_T
+                               "DATA\n"
                                "Received: from pop.remote.test\n"
                                "\tby pps; now\n" MSG_T "QUIT\n");
     pps_deliver_free(d);
