@@ -31,9 +31,12 @@
 #include "log.h"
 #include "server.h"
 #include "transport.h"
+#include "fetch.h"
 #include "deliver.h"
 #include "deliverer.h"
 #include "profile.h"
 #include "profile_store.h"
+#include "ledger.h"
+#include "ledger_store.h"
 
 #endif /* PPS_PPS_H */
