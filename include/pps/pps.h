@@ -31,8 +31,13 @@
 #include "log.h"
 #include "server.h"
 #include "transport.h"
+#include "fetch.h"
 #include "route.h"
+#include "deliver.h"
+#include "deliverer.h"
 #include "profile.h"
 #include "profile_store.h"
+#include "ledger.h"
+#include "ledger_store.h"
 
 #endif /* PPS_PPS_H */

@@ -564,7 +564,7 @@ static void test_settings(void **state)
     assert_int_equal(s.poll_timeout_seconds, 3600);
     assert_int_equal(s.header_limit, 256 * 1024);
     assert_int_equal(s.duplicate_window_seconds, 7 * 86400);
-    assert_int_equal(s.loop_limit, 50);
+    assert_int_equal(s.loop_limit, 3);
     assert_int_equal(s.trace_header, 1);
     assert_int_equal(s.on_permanent_failure, PPS_PROFILE_FAILURE_FALLBACK);
 

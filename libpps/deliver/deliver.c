@@ -1,0 +1,597 @@
+/*
+ * libpps/deliver/deliver.c - the delivery transaction around a deliverer.
+ *
+ * Whatever the deliverer, the caller sees the same sequence: begin with
+ * the recipients, write chunks, commit; and one status per recipient.
+ * This file owns that sequence, the statuses, the line-end conversion a
+ * deliverer asks for, and the promise that every recipient ends with a
+ * final outcome (an undecided one is a temporary failure: the message
+ * stays on the remote server).
+ */
+#include <string.h>
+
+#include "core/internal.h"
+#include "deliver/deliver-int.h"
+
+/* Input is converted this many bytes at a time (output is at most twice
+ * as long), so memory does not grow with the message. */
+#define DELIVER_CHUNK 16384
+
+/* At most this many recipients per message: more is a routing bug. */
+#define DELIVER_RCPTS_MAX 1000
+
+/* RFC 5321 4.5.3.1.3: a path, "<" and ">" included, is 256 octets. */
+#define DELIVER_ADDRESS_MAX 256
+
+typedef enum txn_state { TXN_NONE, TXN_OPEN, TXN_DONE } txn_state;
+
+struct pps_deliverer_txn {
+    txn_state state;
+    char *sender;
+    size_t count;
+    char **rcpt; /* "user@domain" */
+    char **user; /* owned copies of the two parts */
+    char **domain;
+    pps_deliver_status *status;
+    char (*text)[PPS_DELIVER_TEXT_MAX];
+};
+
+struct pps_deliver {
+    const pps_deliverer_class *cls;
+    void *payload;
+    unsigned int conv_mode;
+    pps__lineconv conv;
+    char *conv_buf; /* PPS__LINECONV_OUT_MAX(DELIVER_CHUNK) bytes */
+    pps_deliverer_txn txn;
+    char *default_sender; /* for begin(sender = NULL); NULL: "" */
+    unsigned long long messages;
+    unsigned long long bytes;
+};
+
+static const pps__deliver_builtin *const builtins[] = {
+    &pps__deliver_maildir,        &pps__deliver_lmtp, &pps__deliver_smtp,
+    &pps__deliver_emailarchitect, &pps__deliver_pipe, &pps__deliver_null,
+};
+
+void pps_deliver_options_init(pps_deliver_options *opts)
+{
+    static const pps_deliver_options init = PPS_DELIVER_OPTIONS_INIT;
+
+    if (opts)
+        *opts = init;
+}
+
+unsigned int pps__deliver_timeout(unsigned int ms, unsigned int dflt)
+{
+    return ms ? ms : dflt;
+}
+
+int pps__deliver_name_safe(const char *s)
+{
+    if (!s || !*s || *s == '.' || *s == '-')
+        return 0;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '/' || c <= ' ' || c == 0x7f || c == '\\')
+            return 0;
+    }
+    return 1;
+}
+
+int pps__deliver_expand(char *buf, size_t size, const char *tmpl,
+                        const char *user, const char *domain)
+{
+    size_t n = 0;
+    const char *p;
+
+    for (p = tmpl; *p; p++) {
+        const char *add = p;
+        size_t len = 1;
+        if (*p == '%') {
+            p++;
+            if (*p == 'u')
+                add = user;
+            else if (*p == 'd')
+                add = domain;
+            else if (*p == '%')
+                add = "%";
+            else
+                return pps__error_set(PPS_ECONFIG,
+                                      "delivery template \"%s\": unknown "
+                                      "'%%%c' (use %%u, %%d or %%%%)",
+                                      tmpl, *p ? *p : ' ');
+            len = strlen(add);
+        }
+        if (n + len >= size)
+            return pps__error_set(PPS_ETOOBIG,
+                                  "delivery template \"%s\" expands to more "
+                                  "than %zu bytes",
+                                  tmpl, size - 1);
+        memcpy(buf + n, add, len);
+        n += len;
+    }
+    buf[n] = '\0';
+    return (int)n;
+}
+
+/* --- the transaction record ---------------------------------------------- */
+
+static void txn_clear(pps_deliverer_txn *t)
+{
+    size_t i;
+
+    for (i = 0; i < t->count; i++) {
+        if (t->rcpt)
+            pps__free(t->rcpt[i]);
+        if (t->user)
+            pps__free(t->user[i]);
+        if (t->domain)
+            pps__free(t->domain[i]);
+    }
+    pps__free(t->rcpt);
+    pps__free(t->user);
+    pps__free(t->domain);
+    pps__free(t->status);
+    pps__free(t->text);
+    pps__free(t->sender);
+    memset(t, 0, sizeof(*t));
+}
+
+static int txn_fill(pps_deliverer_txn *t, const char *sender,
+                    const char *const *rcpts, size_t count)
+{
+    size_t i;
+
+    t->count = count;
+    t->rcpt = pps__calloc(count, sizeof(char *));
+    t->user = pps__calloc(count, sizeof(char *));
+    t->domain = pps__calloc(count, sizeof(char *));
+    t->status = pps__calloc(count, sizeof(pps_deliver_status));
+    t->text = pps__calloc(count, sizeof(*t->text));
+    t->sender = pps__strdup(sender);
+    if (!t->rcpt || !t->user || !t->domain || !t->status || !t->text ||
+        !t->sender)
+        return pps__error_oom();
+    for (i = 0; i < count; i++) {
+        const char *at = strrchr(rcpts[i], '@');
+        t->rcpt[i] = pps__strdup(rcpts[i]);
+        t->user[i] = pps__strndup(rcpts[i], (size_t)(at - rcpts[i]));
+        t->domain[i] = pps__strdup(at + 1);
+        if (!t->rcpt[i] || !t->user[i] || !t->domain[i])
+            return pps__error_oom();
+        t->status[i].recipient = t->rcpt[i];
+        t->status[i].outcome = PPS_DELIVER_PENDING;
+        t->status[i].text = t->text[i];
+    }
+    return 0;
+}
+
+static int check_rcpt(const char *r, size_t i)
+{
+    const char *at;
+    size_t len;
+
+    if (!r)
+        return pps__error_set(PPS_EINVAL, "delivery: recipient %zu is NULL", i);
+    len = strlen(r);
+    at = strrchr(r, '@');
+    if (!at || at == r || !at[1] || len > DELIVER_ADDRESS_MAX - 2) {
+        char q[80];
+        return pps__error_set(PPS_EINVAL,
+                              "delivery: recipient %zu %s is not user@domain",
+                              i, pps__quote(q, sizeof(q), r, len));
+    }
+    for (; *r; r++)
+        if ((unsigned char)*r <= ' ' || *r == '<' || *r == '>' || *r == 0x7f)
+            return pps__error_set(PPS_EINVAL,
+                                  "delivery: recipient %zu has a blank, "
+                                  "control byte or angle bracket",
+                                  i);
+    return 0;
+}
+
+size_t pps_deliverer_txn_count(const pps_deliverer_txn *txn)
+{
+    return txn ? txn->count : 0;
+}
+
+const char *pps_deliverer_txn_recipient(const pps_deliverer_txn *txn, size_t i)
+{
+    return txn && i < txn->count ? txn->rcpt[i] : NULL;
+}
+
+const char *pps_deliverer_txn_user(const pps_deliverer_txn *txn, size_t i)
+{
+    return txn && i < txn->count ? txn->user[i] : NULL;
+}
+
+const char *pps_deliverer_txn_domain(const pps_deliverer_txn *txn, size_t i)
+{
+    return txn && i < txn->count ? txn->domain[i] : NULL;
+}
+
+const char *pps_deliverer_txn_sender(const pps_deliverer_txn *txn)
+{
+    return txn && txn->sender ? txn->sender : "";
+}
+
+pps_deliver_outcome pps_deliverer_txn_outcome(const pps_deliverer_txn *txn,
+                                              size_t i)
+{
+    return txn && i < txn->count ? txn->status[i].outcome : PPS_DELIVER_PENDING;
+}
+
+int pps_deliverer_txn_set(pps_deliverer_txn *txn, size_t i,
+                          pps_deliver_outcome outcome, int code, int reply,
+                          const char *text, size_t text_len)
+{
+    pps_deliver_status *s;
+    char *out;
+    size_t k;
+
+    if (!txn || i >= txn->count || outcome == PPS_DELIVER_PENDING ||
+        outcome > PPS_DELIVER_PERMFAIL)
+        return pps__error_set(PPS_EINVAL, "delivery: bad recipient status");
+    s = &txn->status[i];
+    if (s->outcome != PPS_DELIVER_PENDING)
+        return PPS_EEXISTS;
+    s->outcome = outcome;
+    s->code = outcome == PPS_DELIVER_DELIVERED  ? PPS_OK
+              : code < 0                        ? code
+              : outcome == PPS_DELIVER_TEMPFAIL ? PPS_ETEMP
+                                                : PPS_EPERM;
+    s->reply = reply;
+    out = txn->text[i];
+    if (!text)
+        text_len = 0;
+    if (text_len > PPS_DELIVER_TEXT_MAX - 1)
+        text_len = PPS_DELIVER_TEXT_MAX - 1;
+    /* The peer's words end up in logs: printable ASCII only. */
+    for (k = 0; k < text_len; k++) {
+        unsigned char c = (unsigned char)text[k];
+        out[k] = (c < ' ' || c >= 0x7f) ? '?' : (char)c;
+    }
+    out[text_len] = '\0';
+    return 0;
+}
+
+void pps__txn_set_undecided(pps_deliverer_txn *txn, pps_deliver_outcome outcome,
+                            int code, int reply, const char *text)
+{
+    size_t i;
+
+    for (i = 0; i < txn->count; i++)
+        if (txn->status[i].outcome == PPS_DELIVER_PENDING)
+            pps_deliverer_txn_set(txn, i, outcome, code, reply, text,
+                                  text ? strlen(text) : 0);
+}
+
+/* 0 all delivered, PPS_ETEMP any temporary, else PPS_EPERM. */
+static int txn_summary(const pps_deliverer_txn *t)
+{
+    size_t i, temp = 0, perm = 0;
+    const pps_deliver_status *first = NULL;
+
+    for (i = 0; i < t->count; i++) {
+        if (t->status[i].outcome == PPS_DELIVER_TEMPFAIL)
+            temp++;
+        else if (t->status[i].outcome == PPS_DELIVER_PERMFAIL)
+            perm++;
+        else
+            continue;
+        if (!first)
+            first = &t->status[i];
+    }
+    if (!first)
+        return 0;
+    return pps__error_set(temp ? PPS_ETEMP : PPS_EPERM,
+                          "delivery failed for %zu of %zu recipients "
+                          "(%zu temporary); first: %s: %s",
+                          temp + perm, t->count, temp, first->recipient,
+                          first->text);
+}
+
+/* --- the handle ------------------------------------------------------------
+ */
+
+static int deliver_alloc(pps_deliver **out, const pps_deliverer_class *cls,
+                         void *payload)
+{
+    pps_deliver *d = pps__calloc(1, sizeof(*d));
+
+    if (!d)
+        return pps__error_oom();
+    d->conv_buf = pps__malloc(PPS__LINECONV_OUT_MAX(DELIVER_CHUNK));
+    if (!d->conv_buf) {
+        pps__free(d);
+        return pps__error_oom();
+    }
+    d->cls = cls;
+    d->payload = payload;
+    d->conv_mode = (cls->flags & PPS_DELIVERER_LF)     ? PPS__LC_LF
+                   : (cls->flags & PPS_DELIVERER_CRLF) ? PPS__LC_CRLF
+                                                       : 0;
+    *out = d;
+    return 0;
+}
+
+int pps_deliver_new_custom(pps_deliver **out, const pps_deliverer_class *cls,
+                           void *payload)
+{
+    if (!out)
+        return pps__error_set(PPS_EINVAL, "pps_deliver_new_custom: out is "
+                                          "NULL");
+    *out = NULL;
+    if (!cls || cls->version != PPS_DELIVERER_CLASS_VERSION || !cls->begin ||
+        !cls->write || !cls->commit || !cls->cancel)
+        return pps__error_set(PPS_EINVAL,
+                              "pps_deliver_new_custom: the class needs "
+                              "version %d and begin, write, commit, cancel",
+                              PPS_DELIVERER_CLASS_VERSION);
+    return deliver_alloc(out, cls, payload);
+}
+
+int pps_deliver_new(pps_deliver **out, const pps_deliver_options *opts)
+{
+    const pps__deliver_builtin *b = NULL;
+    void *payload = NULL;
+    size_t i;
+    int err;
+
+    if (!out)
+        return pps__error_set(PPS_EINVAL, "pps_deliver_new: out is NULL");
+    *out = NULL;
+    if (!opts || opts->version != PPS_DELIVER_OPTIONS_VERSION)
+        return pps__error_set(PPS_EINVAL,
+                              "pps_deliver_new: options missing or of "
+                              "another version (use "
+                              "PPS_DELIVER_OPTIONS_INIT)");
+    if (!opts->method || !*opts->method)
+        return pps__error_set(PPS_ECONFIG,
+                              "[delivery] method is not set (maildir, lmtp, "
+                              "smtp, pipe, emailarchitect)");
+    for (i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++)
+        if (pps__ascii_strcasecmp(opts->method, builtins[i]->cls->name) == 0)
+            b = builtins[i];
+    if (!b) {
+        char q[80];
+        return pps__error_set(
+            PPS_ECONFIG,
+            "[delivery] method %s is unknown (maildir, "
+            "lmtp, smtp, pipe, emailarchitect, null)",
+            pps__quote(q, sizeof(q), opts->method, strlen(opts->method)));
+    }
+    if (opts->default_sender &&
+        (strlen(opts->default_sender) > DELIVER_ADDRESS_MAX - 2 ||
+         strpbrk(opts->default_sender, "<>\r\n \t")))
+        return pps__error_set(PPS_ECONFIG,
+                              "[delivery] sender is longer than 254 bytes "
+                              "or holds blanks or brackets");
+    if ((err = b->open(&payload, opts)) < 0)
+        return err;
+    if ((err = deliver_alloc(out, b->cls, payload)) < 0) {
+        b->cls->free(payload);
+        return err;
+    }
+    if (opts->default_sender && *opts->default_sender &&
+        !((*out)->default_sender = pps__strdup(opts->default_sender))) {
+        pps_deliver_free(*out);
+        *out = NULL;
+        return pps__error_oom();
+    }
+    return 0;
+}
+
+void pps_deliver_free(pps_deliver *d)
+{
+    if (!d)
+        return;
+    pps_deliver_abort(d);
+    txn_clear(&d->txn);
+    if (d->cls->free)
+        d->cls->free(d->payload);
+    pps__free(d->default_sender);
+    pps__free(d->conv_buf);
+    pps__free(d);
+}
+
+/* The transaction failed with `err`: settle everyone, clean up. */
+static int txn_fail(pps_deliver *d, int err)
+{
+    const pps_error *e = pps_error_last();
+    char text[PPS_DELIVER_TEXT_MAX];
+
+    if (e->server[0])
+        pps__snprintf(text, sizeof(text), "%s: %s", e->message, e->server);
+    else
+        pps__snprintf(text, sizeof(text), "%s", e->message);
+    d->cls->cancel(&d->txn, d->payload);
+    pps__txn_set_undecided(
+        &d->txn, err == PPS_EPERM ? PPS_DELIVER_PERMFAIL : PPS_DELIVER_TEMPFAIL,
+        err, 0, text);
+    d->txn.state = TXN_DONE;
+    return txn_summary(&d->txn);
+}
+
+static int any_pending(const pps_deliverer_txn *t)
+{
+    size_t i;
+
+    for (i = 0; i < t->count; i++)
+        if (t->status[i].outcome == PPS_DELIVER_PENDING)
+            return 1;
+    return 0;
+}
+
+/* Convert and pass on; no state checks. */
+static int deliver_stream(pps_deliver *d, const char *data, size_t len)
+{
+    int err;
+
+    while (len > 0) {
+        size_t n = len < DELIVER_CHUNK ? len : DELIVER_CHUNK;
+        if (d->conv_mode) {
+            size_t out = pps__lineconv_run(&d->conv, d->conv_buf, data, n);
+            err =
+                out ? d->cls->write(&d->txn, d->conv_buf, out, d->payload) : 0;
+        } else {
+            err = d->cls->write(&d->txn, data, n, d->payload);
+        }
+        if (err < 0)
+            return err;
+        data += n;
+        len -= n;
+    }
+    return 0;
+}
+
+int pps_deliver_begin(pps_deliver *d, const char *sender,
+                      const char *const *rcpts, size_t count,
+                      const char *prepend, size_t prepend_len)
+{
+    size_t i;
+    int err;
+
+    if (!d || !rcpts || count == 0 || count > DELIVER_RCPTS_MAX)
+        return pps__error_set(PPS_EINVAL,
+                              "pps_deliver_begin: need a deliverer and 1 to "
+                              "%d recipients",
+                              DELIVER_RCPTS_MAX);
+    if (d->txn.state == TXN_OPEN)
+        return pps__error_set(PPS_EINVAL, "pps_deliver_begin: a transaction "
+                                          "is already open");
+    for (i = 0; i < count; i++)
+        if ((err = check_rcpt(rcpts[i], i)) < 0)
+            return err;
+    if (!sender)
+        sender = d->default_sender ? d->default_sender : "";
+    if (strlen(sender) > DELIVER_ADDRESS_MAX - 2 ||
+        strpbrk(sender, "<>\r\n \t"))
+        return pps__error_set(PPS_EINVAL,
+                              "pps_deliver_begin: the sender is longer than "
+                              "254 bytes or holds blanks or brackets");
+    txn_clear(&d->txn);
+    if ((err = txn_fill(&d->txn, sender, rcpts, count)) < 0) {
+        txn_clear(&d->txn);
+        return err;
+    }
+    pps__lineconv_init(&d->conv, d->conv_mode);
+    d->txn.state = TXN_OPEN;
+    if ((err = d->cls->begin(&d->txn, d->payload)) < 0)
+        return txn_fail(d, err);
+    if (!any_pending(&d->txn)) {
+        d->cls->cancel(&d->txn, d->payload);
+        d->txn.state = TXN_DONE;
+        return txn_summary(&d->txn);
+    }
+    if (prepend && prepend_len &&
+        (err = deliver_stream(d, prepend, prepend_len)) < 0)
+        return txn_fail(d, err);
+    return 0;
+}
+
+int pps_deliver_write(pps_deliver *d, const void *data, size_t len)
+{
+    int err;
+
+    if (!d || d->txn.state != TXN_OPEN || (!data && len))
+        return pps__error_set(PPS_EINVAL,
+                              "pps_deliver_write: no open transaction");
+    if ((err = deliver_stream(d, data, len)) < 0)
+        return txn_fail(d, err);
+    d->bytes += len;
+    return 0;
+}
+
+int pps_deliver_commit(pps_deliver *d)
+{
+    char tail[3];
+    size_t n;
+    int err;
+
+    if (!d || d->txn.state != TXN_OPEN)
+        return pps__error_set(PPS_EINVAL,
+                              "pps_deliver_commit: no open transaction");
+    n = d->conv_mode ? pps__lineconv_finish(&d->conv, tail) : 0;
+    if (n && (err = d->cls->write(&d->txn, tail, n, d->payload)) < 0)
+        return txn_fail(d, err);
+    err = d->cls->commit(&d->txn, d->payload);
+    if (err < 0 && any_pending(&d->txn))
+        return txn_fail(d, err);
+    pps__txn_set_undecided(&d->txn, PPS_DELIVER_TEMPFAIL, PPS_ETEMP, 0,
+                           "the deliverer did not report this recipient");
+    d->txn.state = TXN_DONE;
+    for (n = 0; n < d->txn.count; n++)
+        if (d->txn.status[n].outcome == PPS_DELIVER_DELIVERED) {
+            d->messages++;
+            break;
+        }
+    return txn_summary(&d->txn);
+}
+
+void pps_deliver_abort(pps_deliver *d)
+{
+    if (!d || d->txn.state != TXN_OPEN)
+        return;
+    d->cls->cancel(&d->txn, d->payload);
+    pps__txn_set_undecided(&d->txn, PPS_DELIVER_TEMPFAIL, PPS_EABORTED, 0,
+                           "delivery aborted");
+    d->txn.state = TXN_DONE;
+}
+
+const pps_deliver_status *pps_deliver_statuses(const pps_deliver *d,
+                                               size_t *count)
+{
+    if (count)
+        *count = d ? d->txn.count : 0;
+    return d ? d->txn.status : NULL;
+}
+
+int pps_deliver_user_exists(pps_deliver *d, const char *user,
+                            const char *domain)
+{
+    /* The check may use the same connection as a transaction would. */
+    if (!d || !user || !domain || d->txn.state == TXN_OPEN)
+        return -1;
+    if (!d->cls->user_exists)
+        return 1;
+    return d->cls->user_exists(user, domain, d->payload);
+}
+
+int pps_deliver_user_exists_cb(const char *user, const char *domain,
+                               void *deliver)
+{
+    return pps_deliver_user_exists(deliver, user, domain);
+}
+
+int pps_deliver_describe(const pps_deliver *d, char *buf, size_t size)
+{
+    char text[256];
+    int n;
+
+    if (!buf || size == 0)
+        return PPS_ETOOBIG;
+    buf[0] = '\0';
+    if (!d)
+        return 0;
+    text[0] = '\0';
+    if (d->cls->describe)
+        d->cls->describe(text, sizeof(text), d->payload);
+    else
+        pps__snprintf(text, sizeof(text), "%s", d->cls->name);
+    n = pps__snprintf(buf, size, "%s", text);
+    if (n < 0 || (size_t)n >= size) {
+        buf[0] = '\0';
+        return PPS_ETOOBIG;
+    }
+    return n;
+}
+
+void pps_deliver_counts(const pps_deliver *d, unsigned long long *messages,
+                        unsigned long long *bytes)
+{
+    if (messages)
+        *messages = d ? d->messages : 0;
+    if (bytes)
+        *bytes = d ? d->bytes : 0;
+}

@@ -1,0 +1,223 @@
+/*
+ * libpps/deliver/durable.c - the one way a file is made durable.
+ *
+ * Write under a temporary name that nobody else can take (O_EXCL and a
+ * Maildir unique name), fsync the file, give it its final name with
+ * link(2) (which, unlike rename, never replaces a file that is there),
+ * and fsync the folder so the name itself survives a crash (OpenSMTPD
+ * queue_fs and the Maildir spec do the same).  Writes and fsyncs go
+ * through a small seam so tests can make them fail.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "core/internal.h"
+#include "deliver/durable.h"
+
+/* RFC 1035: a host name is at most 253 characters; escaped ('/' and ':'
+ * become 4 bytes each) it stays under this. */
+#define UNIQUE_HOST_MAX 256
+
+static const pps__deliver_io system_io = {write, fsync};
+/* The test seam; only tests change it (pps__deliver_io_set). */
+static const pps__deliver_io *io = &system_io;
+
+void pps__deliver_io_set(const pps__deliver_io *new_io)
+{
+    io = new_io ? new_io : &system_io;
+}
+
+/* The Maildir counter: the spec asks for a per-process delivery count,
+ * so this is the one piece of process state (atomic: threads deliver). */
+static atomic_ulong unique_counter;
+
+int pps__maildir_unique_name(char *buf, size_t size)
+{
+    char host[UNIQUE_HOST_MAX], raw[UNIQUE_HOST_MAX];
+    struct timeval tv;
+    size_t i, n = 0;
+    unsigned long q = atomic_fetch_add(&unique_counter, 1) + 1;
+    int len;
+
+    if (gethostname(raw, sizeof(raw) - 1) != 0)
+        raw[0] = '\0';
+    raw[sizeof(raw) - 1] = '\0';
+    if (!raw[0])
+        pps__snprintf(raw, sizeof(raw), "localhost");
+    for (i = 0; raw[i] && n + 5 < sizeof(host); i++) {
+        if (raw[i] == '/' || raw[i] == ':') {
+            pps__snprintf(host + n, 5, "\\%03o", (unsigned)raw[i]);
+            n += 4;
+        } else {
+            host[n++] = raw[i];
+        }
+    }
+    host[n] = '\0';
+    gettimeofday(&tv, NULL);
+    len = pps__snprintf(buf, size, "%lld.M%ldP%ldQ%lu.%s", (long long)tv.tv_sec,
+                        (long)tv.tv_usec, (long)getpid(), q, host);
+    if (len < 0 || (size_t)len >= size)
+        return pps__error_set(PPS_ETOOBIG, "maildir: unique name too long");
+    return len;
+}
+
+static int io_error(const char *what, const char *path, int e)
+{
+    return pps__error_set(e == EEXIST ? PPS_EEXISTS : PPS_EIO, "%s %s: %s",
+                          what, path, strerror(e));
+}
+
+void pps__durable_init(pps__durable *f)
+{
+    f->fd = -1;
+    f->tmp_path[0] = '\0';
+}
+
+int pps__durable_create(pps__durable *f, const char *tmp_path, mode_t mode)
+{
+    size_t len = strlen(tmp_path);
+
+    pps__durable_init(f);
+    if (len >= sizeof(f->tmp_path))
+        return pps__error_set(PPS_ETOOBIG, "file name too long: %.64s...",
+                              tmp_path);
+    f->fd = open(tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                 mode);
+    if (f->fd < 0)
+        return io_error("cannot create", tmp_path, errno);
+    memcpy(f->tmp_path, tmp_path, len + 1);
+    return 0;
+}
+
+int pps__durable_write(pps__durable *f, const void *data, size_t len)
+{
+    const char *p = data;
+
+    while (len > 0) {
+        ssize_t n = io->write(f->fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return io_error("cannot write", f->tmp_path, n < 0 ? errno : EIO);
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int pps__durable_sync(pps__durable *f)
+{
+    int e = 0;
+
+    if (io->fsync(f->fd) != 0)
+        e = errno ? errno : EIO;
+    /* close() after a successful fsync can still report a deferred
+     * error on some file systems (NFS): it counts too. */
+    if (close(f->fd) != 0 && !e)
+        e = errno;
+    f->fd = -1;
+    if (e)
+        return io_error("cannot sync", f->tmp_path, e);
+    return 0;
+}
+
+int pps__durable_sync_parent(const char *path)
+{
+    char dir[PPS__PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    size_t len = slash ? (size_t)(slash - path) : 0;
+    int fd, e = 0;
+
+    if (len == 0)
+        pps__snprintf(dir, sizeof(dir), "%s", slash ? "/" : ".");
+    else if (len >= sizeof(dir))
+        return pps__error_set(PPS_ETOOBIG, "folder name too long");
+    else {
+        memcpy(dir, path, len);
+        dir[len] = '\0';
+    }
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return io_error("cannot open folder", dir, errno);
+    if (io->fsync(fd) != 0)
+        e = errno ? errno : EIO;
+    close(fd);
+    if (e)
+        return io_error("cannot sync folder", dir, e);
+    return 0;
+}
+
+int pps__durable_link(const char *from, const char *to)
+{
+    int err;
+
+    if (link(from, to) != 0) {
+        int e = errno;
+        if (e == EXDEV || e == EPERM || e == EMLINK || e == ENOSYS ||
+            e == ENOTSUP)
+            return PPS_EUNSUPPORTED;
+        return io_error("cannot link to", to, e);
+    }
+    if ((err = pps__durable_sync_parent(to)) < 0) {
+        /* Not known to be durable: take the name back, so that the
+         * retry this failure asks for does not deliver twice. */
+        unlink(to);
+        return err;
+    }
+    return 0;
+}
+
+int pps__durable_publish(pps__durable *f, const char *final_path)
+{
+    int err;
+
+    if (f->fd >= 0 && (err = pps__durable_sync(f)) < 0)
+        return err;
+    err = pps__durable_link(f->tmp_path, final_path);
+    if (err == PPS_EUNSUPPORTED) {
+        /* No hard links here (some network and FUSE file systems): a
+         * rename is the Maildir spec's second choice.  The unique name
+         * makes replacing someone else's file impossible in practice. */
+        if (rename(f->tmp_path, final_path) != 0)
+            return io_error("cannot rename to", final_path, errno);
+        f->tmp_path[0] = '\0';
+        if ((err = pps__durable_sync_parent(final_path)) < 0)
+            unlink(final_path); /* as in pps__durable_link */
+        return err;
+    }
+    if (err < 0)
+        return err;
+    /* Delivered; a tmp/ name left over is only untidy (Maildir readers
+     * clean tmp/ of files older than 36 hours). */
+    unlink(f->tmp_path);
+    f->tmp_path[0] = '\0';
+    return 0;
+}
+
+int pps__durable_replace(pps__durable *f, const char *final_path)
+{
+    int err;
+
+    if (f->fd >= 0 && (err = pps__durable_sync(f)) < 0)
+        return err;
+    if (rename(f->tmp_path, final_path) != 0)
+        return io_error("cannot rename to", final_path, errno);
+    f->tmp_path[0] = '\0';
+    return pps__durable_sync_parent(final_path);
+}
+
+void pps__durable_discard(pps__durable *f)
+{
+    if (f->fd >= 0)
+        close(f->fd);
+    f->fd = -1;
+    if (f->tmp_path[0])
+        unlink(f->tmp_path);
+    f->tmp_path[0] = '\0';
+}
