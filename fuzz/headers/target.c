@@ -106,7 +106,7 @@ static void check_route(const pps_header_reader *hr)
     pol.local_domain_count = 1;
     pol.aliases = aliases;
     pol.alias_count = 1;
-    pol.subaddress_separators = "+";
+    pol.subaddress_separator = "+";
     pol.envelope_headers = envelope;
     pol.envelope_header_count = 2;
     pol.envelope_skip = 1;

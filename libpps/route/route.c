@@ -14,7 +14,7 @@
  *   5. every To and Cc field, in order: each address on a local domain
  *      whose user exists (or alias, or user+tag) is a recipient, once
  *   6. a local address without a user           -> also the local user
- *      (unless unknown_user_to_fallback = 0)
+ *      (unless unknown_user_skip = 1)
  *   7. no recipient                              -> local user
  *   8. seen(key, recipient) drops recipients that already have a copy
  *
@@ -65,7 +65,7 @@ static int resolve(router *r, char *rcpt, const pps__addr *a)
 {
     const pps_route_policy *pol = r->pol;
     char local[PPS__ROUTE_RECIPIENT_MAX], domain[PPS__ADDR_DOMAIN_MAX + 1];
-    const char *alias, *seps = pol->subaddress_separators;
+    const char *alias, *seps = pol->subaddress_separator;
     size_t i;
     int rc;
 
@@ -427,13 +427,14 @@ static int decide(router *r)
         return rc;
     pps__route_set_key(r->res, key);
 
-    traces = pol->trace_max ? count_traces(r) : 0;
-    if (pol->trace_max && traces >= pol->trace_max) {
+    traces = pol->loop_limit ? count_traces(r) : 0;
+    if (pol->loop_limit && traces >= pol->loop_limit) {
         pps__snprintf(text, sizeof(text),
                       "mail loop: the message already passed profile "
                       "\"%.64s\" %u times (limit %u); delivered to the "
                       "local user only",
-                      pol->profile ? pol->profile : "", traces, pol->trace_max);
+                      pol->profile ? pol->profile : "", traces,
+                      pol->loop_limit);
         if ((rc = set_warning(r, text)) < 0)
             return rc;
         return add_fallback(r, PPS_ROUTE_RULE_FALLBACK_LOOP);
@@ -454,7 +455,7 @@ static int decide(router *r)
 
     if ((rc = route_addresses(r)) < 0)
         return rc;
-    if (r->unknown_user && pol->unknown_user_to_fallback &&
+    if (r->unknown_user && !pol->unknown_user_skip &&
         (rc = add_fallback(r, PPS_ROUTE_RULE_FALLBACK_UNKNOWN)) < 0)
         return rc;
     if (r->routed == 0 && (rc = add_fallback(r, PPS_ROUTE_RULE_FALLBACK)) < 0)

@@ -203,7 +203,7 @@ static void test_unknown_user_switch(void **state)
                         "nobody@local.test");
     pps_route_result_free(res);
 
-    pol.unknown_user_to_fallback = 0;
+    pol.unknown_user_skip = 1;
     res = route_text(&pol, "To: alice@local.test, nobody@local.test\n\n");
     assert_recipients(res, "alice@local.test");
     pps_route_result_free(res);
@@ -341,11 +341,11 @@ static void test_loop_limit_setting(void **state)
 
     (void)state;
     route_cases_policy(&pol, 1, 0);
-    pol.trace_max = 1;
+    pol.loop_limit = 1;
     res = route_text(&pol, text);
     assert_recipients(res, "postmaster@local.test");
     pps_route_result_free(res);
-    pol.trace_max = 0; /* off */
+    pol.loop_limit = 0; /* off */
     res = route_text(&pol, text);
     assert_recipients(res, "alice@local.test");
     pps_route_result_free(res);
@@ -485,8 +485,8 @@ static void test_bad_policy(void **state)
     memset(&pol, 0x5a, sizeof(pol));
     pps_route_policy_init(&pol);
     assert_memory_equal(&pol, &macro, sizeof(pol));
-    assert_int_equal(pol.unknown_user_to_fallback, 1);
-    assert_int_equal(pol.trace_max, PPS_ROUTE_TRACE_MAX_DEFAULT);
+    assert_int_equal(pol.unknown_user_skip, 0);
+    assert_int_equal(pol.loop_limit, PPS_ROUTE_LOOP_LIMIT_DEFAULT);
 
     assert_int_equal(pps_header_reader_new(&hr, 0), 0);
     pol.local_user = "a";
