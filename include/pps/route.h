@@ -174,7 +174,7 @@ typedef struct pps_route_alias {
 
 /* How often this profile's trace header may already be in a message
  * before it counts as a loop. */
-#define PPS_ROUTE_TRACE_MAX_DEFAULT 3
+#define PPS_ROUTE_LOOP_LIMIT_DEFAULT 3
 
 /*
  * The policy of one profile.  Every string and array is borrowed for the
@@ -194,11 +194,12 @@ typedef struct pps_route_policy {
     size_t alias_count;
     /* Sub-addresses: "user+tag" is "user" when "user+tag" itself is not a
      * user.  Each character is a separator ("+", "+-"); NULL or "": off. */
-    const char *subaddress_separators;
-    /* A local-domain address whose user does not exist: 1 (default) also
-     * gives the message to the local user, so nothing is lost; 0 skips
-     * it (the local user still gets mail that reaches no one). */
-    int unknown_user_to_fallback;
+    const char *subaddress_separator;
+    /* A local-domain address whose user does not exist: 0 (default) also
+     * gives the message to the local user, so nothing is lost; 1 skips
+     * it (the local user still gets mail that reaches no one).  The
+     * profile key unknown_user = fallback | skip. */
+    int unknown_user_skip;
     /* Envelope headers, tried in order before To/Cc (NULL: off): e.g.
      * "Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To",
      * "Received" (its "for <addr>" clause).  The first header that
@@ -208,7 +209,7 @@ typedef struct pps_route_policy {
     unsigned int envelope_skip; /* leading occurrences of each to skip */
     /* Loop protection: this many of our own trace headers send the
      * message to the local user with a warning; 0: off. */
-    unsigned int trace_max;
+    unsigned int loop_limit;
     pps_route_user_exists_fn user_exists; /* NULL: every user exists */
     pps_route_seen_fn seen;               /* NULL: no duplicate check */
     void *payload;                        /* for both callbacks */
@@ -218,7 +219,7 @@ typedef struct pps_route_policy {
 #define PPS_ROUTE_POLICY_INIT                                                  \
     {                                                                          \
         PPS_ROUTE_POLICY_VERSION, NULL, NULL, NULL, 0, NULL, 0, NULL, 0, NULL, \
-            1, NULL, 0, 0, PPS_ROUTE_TRACE_MAX_DEFAULT, NULL, NULL, NULL       \
+            0, NULL, 0, 0, PPS_ROUTE_LOOP_LIMIT_DEFAULT, NULL, NULL, NULL      \
     }
 
 /* For bindings that cannot use the macro. */
@@ -276,7 +277,8 @@ typedef struct pps_route_entry {
  * caller: free it with pps_route_result_free().  Returns 0; PPS_ETEMP
  * when a callback reported a temporary failure (try again later);
  * PPS_EINVAL for a bad policy (no local user or domain, unknown
- * version); PPS_ENOMEM.  *out is NULL on failure.
+ * version) or a header block that is not complete yet; PPS_ENOMEM.
+ * *out is NULL on failure.
  */
 PPS_API int pps_route(pps_route_result **out, const pps_route_policy *policy,
                       const pps_header_reader *headers);

@@ -124,9 +124,13 @@ static int append_value(pps_header_reader *r, const char *s, size_t len)
                 r->values[r->values_len + i] = (char)0x80;
         f->flags |= PPS_HEADER_FIELD_NUL;
     }
-    for (i = 0; i < len && !(f->flags & PPS_HEADER_FIELD_8BIT); i++)
-        if ((unsigned char)s[i] >= 0x80)
+    if (!(f->flags & PPS_HEADER_FIELD_8BIT)) {
+        unsigned char any = 0; /* a branch-free loop the compiler vectorises */
+        for (i = 0; i < len; i++)
+            any |= (unsigned char)s[i];
+        if (any & 0x80)
             f->flags |= PPS_HEADER_FIELD_8BIT;
+    }
     r->values_len += len;
     f->value_len += len;
     return 0;

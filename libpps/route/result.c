@@ -7,8 +7,14 @@
 #include "route-internal.h"
 #include "../core/internal.h"
 
+/* An entry and the one allocation that holds its four strings. */
+typedef struct route_entry {
+    pps_route_entry pub;
+    char *block;
+} route_entry;
+
 struct pps_route_result {
-    pps_route_entry *entries; /* strings owned here */
+    route_entry *entries;
     size_t entry_count, entry_cap;
     const char **recipients; /* borrowed from entries */
     size_t recipient_count;
@@ -64,14 +70,6 @@ int pps__route_result_new(pps_route_result **out)
     return 0;
 }
 
-static void free_entry(pps_route_entry *e)
-{
-    pps__free((char *)e->recipient);
-    pps__free((char *)e->address);
-    pps__free((char *)e->header);
-    pps__free((char *)e->source);
-}
-
 void pps_route_result_free(pps_route_result *res)
 {
     size_t i;
@@ -79,7 +77,7 @@ void pps_route_result_free(pps_route_result *res)
     if (!res)
         return;
     for (i = 0; i < res->entry_count; i++)
-        free_entry(&res->entries[i]);
+        pps__free(res->entries[i].block);
     pps__free(res->entries);
     pps__free(res->recipients);
     pps__free(res->warning);
@@ -89,25 +87,29 @@ void pps_route_result_free(pps_route_result *res)
     pps__free(res);
 }
 
-/* Copy for an explanation: control bytes become '?', 8-bit bytes (UTF-8
- * names) stay; cut at PPS__ROUTE_SOURCE_MAX with "...". */
-static char *printable_copy(const char *s, size_t len)
+/* Copy for an explanation into *out: control bytes become '?', 8-bit
+ * bytes (UTF-8 names) stay; cut at PPS__ROUTE_SOURCE_MAX with "...". */
+static size_t printable_len(size_t len)
+{
+    return len > PPS__ROUTE_SOURCE_MAX ? PPS__ROUTE_SOURCE_MAX + 3 : len;
+}
+
+static const char *printable_copy(char **out, const char *s, size_t len)
 {
     size_t n = len > PPS__ROUTE_SOURCE_MAX ? PPS__ROUTE_SOURCE_MAX : len, i;
-    char *out = pps__malloc(n + 4);
+    char *start = *out;
 
-    if (!out)
-        return NULL;
     for (i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        out[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+        start[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
     }
     if (n < len) {
-        memcpy(out + n, "...", 3);
+        memcpy(start + n, "...", 3);
         n += 3;
     }
-    out[n] = '\0';
-    return out;
+    start[n] = '\0';
+    *out = start + n + 1;
+    return start;
 }
 
 int pps__route_add(pps_route_result *res, const char *recipient,
@@ -115,27 +117,42 @@ int pps__route_add(pps_route_result *res, const char *recipient,
                    size_t header_len, const char *source, size_t source_len,
                    pps_route_rule rule, pps_route_skip skip)
 {
-    pps_route_entry e;
+    size_t rcpt_len = recipient ? strlen(recipient) : 0;
+    route_entry *e;
+    char *p;
 
     if (res->entry_count == res->entry_cap) {
         size_t n = res->entry_cap ? res->entry_cap * 2 : 8;
-        pps_route_entry *p = pps__realloc(res->entries, n * sizeof(*p));
-        if (!p)
+        route_entry *grown = pps__realloc(res->entries, n * sizeof(*grown));
+        if (!grown)
             return pps__error_oom();
-        res->entries = p;
+        res->entries = grown;
         res->entry_cap = n;
     }
-    memset(&e, 0, sizeof(e));
-    e.rule = rule;
-    e.skip = skip;
-    if ((recipient && !(e.recipient = pps__strdup(recipient))) ||
-        !(e.address = printable_copy(address ? address : "", address_len)) ||
-        !(e.header = printable_copy(header ? header : "", header_len)) ||
-        !(e.source = printable_copy(source ? source : "", source_len))) {
-        free_entry(&e);
+    if (!address)
+        address_len = 0;
+    if (!header)
+        header_len = 0;
+    if (!source)
+        source_len = 0;
+    /* one allocation per decision: four strings, each with its NUL */
+    p = pps__malloc(rcpt_len + 1 + printable_len(address_len) + 1 +
+                    printable_len(header_len) + 1 + printable_len(source_len) +
+                    1);
+    if (!p)
         return pps__error_oom();
+    e = &res->entries[res->entry_count++];
+    memset(e, 0, sizeof(*e));
+    e->block = p;
+    e->pub.rule = rule;
+    e->pub.skip = skip;
+    e->pub.address = printable_copy(&p, address ? address : "", address_len);
+    e->pub.header = printable_copy(&p, header ? header : "", header_len);
+    e->pub.source = printable_copy(&p, source ? source : "", source_len);
+    if (recipient) {
+        memcpy(p, recipient, rcpt_len + 1);
+        e->pub.recipient = p;
     }
-    res->entries[res->entry_count++] = e;
     return 0;
 }
 
@@ -144,8 +161,8 @@ int pps__route_has_recipient(const pps_route_result *res, const char *recipient)
     size_t i;
 
     for (i = 0; i < res->entry_count; i++)
-        if (res->entries[i].recipient &&
-            strcmp(res->entries[i].recipient, recipient) == 0)
+        if (res->entries[i].pub.recipient &&
+            strcmp(res->entries[i].pub.recipient, recipient) == 0)
             return 1;
     return 0;
 }
@@ -153,10 +170,10 @@ int pps__route_has_recipient(const pps_route_result *res, const char *recipient)
 void pps__route_unroute(pps_route_result *res, size_t entry,
                         pps_route_skip skip)
 {
-    pps_route_entry *e = &res->entries[entry];
+    pps_route_entry *e = &res->entries[entry].pub;
 
-    /* the explanation names who already had it */
-    pps__free((char *)e->address);
+    /* the explanation names who already had it (the string stays in the
+     * entry's block) */
     e->address = e->recipient;
     e->recipient = NULL;
     e->skip = skip;
@@ -190,7 +207,7 @@ int pps__route_finish(pps_route_result *res)
     size_t i, n = 0;
 
     for (i = 0; i < res->entry_count; i++)
-        n += res->entries[i].recipient != NULL;
+        n += res->entries[i].pub.recipient != NULL;
     pps__free(res->recipients);
     res->recipients = NULL;
     res->recipient_count = 0;
@@ -199,8 +216,9 @@ int pps__route_finish(pps_route_result *res)
     if (!(res->recipients = pps__calloc(n, sizeof(*res->recipients))))
         return pps__error_oom();
     for (i = 0; i < res->entry_count; i++)
-        if (res->entries[i].recipient)
-            res->recipients[res->recipient_count++] = res->entries[i].recipient;
+        if (res->entries[i].pub.recipient)
+            res->recipients[res->recipient_count++] =
+                res->entries[i].pub.recipient;
     return 0;
 }
 
@@ -227,7 +245,7 @@ const pps_route_entry *pps_route_result_entry(const pps_route_result *res,
 {
     if (!res || index >= res->entry_count)
         return NULL;
-    return &res->entries[index];
+    return &res->entries[index].pub;
 }
 
 const char *pps_route_result_warning(const pps_route_result *res)
@@ -329,7 +347,7 @@ int pps_route_result_explain(const char **out, pps_route_result *res)
             puts_(&b, "\n");
         }
         for (i = 0; i < res->entry_count; i++)
-            explain_entry(&b, &res->entries[i]);
+            explain_entry(&b, &res->entries[i].pub);
         if (res->warning) {
             puts_(&b, "warning: ");
             puts_(&b, res->warning);

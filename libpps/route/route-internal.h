@@ -13,6 +13,30 @@
  * with "...".  Explanations are for people, not for re-parsing. */
 #define PPS__ROUTE_SOURCE_MAX 200
 
+/* user@domain, lower case, both parts at the address parser's caps
+ * (address.h: 256 + 1 + 255) and a NUL. */
+#define PPS__ROUTE_RECIPIENT_MAX (256 + 1 + 255 + 1)
+
+/* match.c */
+
+/* 1 when domain[len] is the policy's local domain or one of its
+ * local_domains (ASCII case-insensitive, trailing dot ignored). */
+int pps__route_is_local_domain(const pps_route_policy *pol, const char *domain,
+                               size_t len);
+
+/* 1 when a local part may be handed to a deliverer as a user name. */
+int pps__route_is_user_name(const char *s, size_t len);
+
+/* The alias target for local@domain or local; NULL when none. */
+const char *pps__route_find_alias(const pps_route_policy *pol,
+                                  const char *local, size_t local_len,
+                                  const char *domain, size_t domain_len);
+
+/* "local@domain", ASCII lower-cased, into buf of
+ * PPS__ROUTE_RECIPIENT_MAX bytes (cut to fit). */
+void pps__route_join(char *buf, const char *local, size_t local_len,
+                     const char *domain, size_t domain_len);
+
 /* result.c */
 int pps__route_result_new(pps_route_result **out);
 

@@ -14,7 +14,7 @@
  *   5. every To and Cc field, in order: each address on a local domain
  *      whose user exists (or alias, or user+tag) is a recipient, once
  *   6. a local address without a user           -> also the local user
- *      (unless unknown_user_to_fallback = 0)
+ *      (unless unknown_user_skip = 1)
  *   7. no recipient                              -> local user
  *   8. seen(key, recipient) drops recipients that already have a copy
  *
@@ -27,8 +27,9 @@
 #include "route-internal.h"
 #include "../core/internal.h"
 
-/* user@domain, lower case: both parts at their parser caps. */
-#define RECIPIENT_MAX (PPS__ADDR_LOCAL_MAX + 1 + PPS__ADDR_DOMAIN_MAX + 1)
+_Static_assert(PPS__ROUTE_RECIPIENT_MAX ==
+                   PPS__ADDR_LOCAL_MAX + 1 + PPS__ADDR_DOMAIN_MAX + 1,
+               "route-internal.h and address.h disagree on address caps");
 
 typedef struct router {
     const pps_route_policy *pol;
@@ -36,77 +37,9 @@ typedef struct router {
     pps_route_result *res;
     size_t considered; /* addresses looked at, for the cap */
     int unknown_user;  /* a local address had no user */
-    char unknown[RECIPIENT_MAX];
+    char unknown[PPS__ROUTE_RECIPIENT_MAX];
     size_t routed; /* recipients found by addresses */
 } router;
-
-/* --- small matchers ------------------------------------------------------ */
-
-static int same_domain(const char *want, const char *domain, size_t len)
-{
-    size_t n;
-
-    if (!want)
-        return 0;
-    n = strlen(want);
-    if (n > 0 && want[n - 1] == '.')
-        n--;
-    return n == len && pps__ascii_strncasecmp(want, domain, len) == 0;
-}
-
-static int is_local_domain(const pps_route_policy *pol, const char *domain,
-                           size_t len)
-{
-    size_t i;
-
-    if (same_domain(pol->local_domain, domain, len))
-        return 1;
-    for (i = 0; i < pol->local_domain_count; i++)
-        if (same_domain(pol->local_domains[i], domain, len))
-            return 1;
-    return 0;
-}
-
-/* A local part we are willing to hand to a deliverer as a user name: no
- * control bytes, blanks, quotes or path separators, and not a dot file.
- * 8-bit bytes are allowed (RFC 6532 UTF-8 user names). */
-static int is_user_name(const char *s, size_t len)
-{
-    size_t i;
-
-    if (len == 0 || s[0] == '.')
-        return 0;
-    for (i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c <= 0x20 || c == 0x7f || c == '/' || c == '\\' || c == '"' ||
-            c == 0x80) /* 0x80: a NUL byte in the header */
-            return 0;
-    }
-    return 1;
-}
-
-/* The alias for local@domain or local; NULL when none. */
-static const char *find_alias(const pps_route_policy *pol, const char *local,
-                              size_t local_len, const char *domain,
-                              size_t domain_len)
-{
-    size_t i;
-
-    for (i = 0; i < pol->alias_count; i++) {
-        const char *a = pol->aliases[i].alias;
-        size_t n;
-        if (!a || !pol->aliases[i].user)
-            continue;
-        n = strlen(a);
-        if (n == local_len && pps__ascii_strncasecmp(a, local, n) == 0)
-            return pol->aliases[i].user;
-        if (n == local_len + 1 + domain_len && a[local_len] == '@' &&
-            pps__ascii_strncasecmp(a, local, local_len) == 0 &&
-            pps__ascii_strncasecmp(a + local_len + 1, domain, domain_len) == 0)
-            return pol->aliases[i].user;
-    }
-    return NULL;
-}
 
 /* user_exists(): 1, 0, or PPS_ETEMP. */
 static int user_exists(router *r, const char *user, const char *domain)
@@ -125,41 +58,30 @@ static int user_exists(router *r, const char *user, const char *domain)
     return rc > 0;
 }
 
-/* Write "local@domain" lower-cased into buf (RECIPIENT_MAX bytes). */
-static void join(char *buf, const char *local, size_t local_len,
-                 const char *domain, size_t domain_len)
-{
-    size_t i, n = 0;
-
-    for (i = 0; i < local_len && n < RECIPIENT_MAX - 2; i++)
-        buf[n++] = (char)pps__ascii_tolower((unsigned char)local[i]);
-    buf[n++] = '@';
-    for (i = 0; i < domain_len && n < RECIPIENT_MAX - 1; i++)
-        buf[n++] = (char)pps__ascii_tolower((unsigned char)domain[i]);
-    buf[n] = '\0';
-}
-
 /* Resolve a local address to a user: alias, the user itself, user+tag.
  * Writes the recipient into rcpt; returns the rule, 0 for no such user,
  * or a negative error. */
 static int resolve(router *r, char *rcpt, const pps__addr *a)
 {
     const pps_route_policy *pol = r->pol;
-    char local[PPS__ADDR_LOCAL_MAX + 1], domain[PPS__ADDR_DOMAIN_MAX + 1];
-    const char *alias, *seps = pol->subaddress_separators;
+    char local[PPS__ROUTE_RECIPIENT_MAX], domain[PPS__ADDR_DOMAIN_MAX + 1];
+    const char *alias, *seps = pol->subaddress_separator;
     size_t i;
     int rc;
 
     memcpy(domain, a->domain, a->domain_len);
     domain[a->domain_len] = '\0';
 
-    alias = find_alias(pol, a->local, a->local_len, a->domain, a->domain_len);
+    alias = pps__route_find_alias(pol, a->local, a->local_len, a->domain,
+                                  a->domain_len);
     if (alias) {
         const char *at = strchr(alias, '@');
         if (at)
-            join(rcpt, alias, (size_t)(at - alias), at + 1, strlen(at + 1));
+            pps__route_join(rcpt, alias, (size_t)(at - alias), at + 1,
+                            strlen(at + 1));
         else
-            join(rcpt, alias, strlen(alias), a->domain, a->domain_len);
+            pps__route_join(rcpt, alias, strlen(alias), a->domain,
+                            a->domain_len);
         at = strchr(rcpt, '@');
         memcpy(local, rcpt, (size_t)(at - rcpt));
         local[at - rcpt] = '\0';
@@ -170,7 +92,7 @@ static int resolve(router *r, char *rcpt, const pps__addr *a)
 
     memcpy(local, a->local, a->local_len);
     local[a->local_len] = '\0';
-    join(rcpt, a->local, a->local_len, a->domain, a->domain_len);
+    pps__route_join(rcpt, a->local, a->local_len, a->domain, a->domain_len);
     if ((rc = user_exists(r, local, domain)) != 0)
         return rc < 0 ? rc : PPS_ROUTE_RULE_LOCAL_USER;
 
@@ -179,7 +101,7 @@ static int resolve(router *r, char *rcpt, const pps__addr *a)
     for (i = 1; i < a->local_len; i++) { /* "+tag" alone is no user */
         if (strchr(seps, a->local[i])) {
             local[i] = '\0';
-            join(rcpt, a->local, i, a->domain, a->domain_len);
+            pps__route_join(rcpt, a->local, i, a->domain, a->domain_len);
             if ((rc = user_exists(r, local, domain)) != 0)
                 return rc < 0 ? rc : PPS_ROUTE_RULE_SUBADDRESS;
             return 0;
@@ -208,7 +130,7 @@ static int skip(router *r, const char *header, size_t header_len,
 static int consider(router *r, const char *header, size_t header_len,
                     const pps__addr *a)
 {
-    char address[RECIPIENT_MAX], rcpt[RECIPIENT_MAX];
+    char address[PPS__ROUTE_RECIPIENT_MAX], rcpt[PPS__ROUTE_RECIPIENT_MAX];
     int rule;
 
     if (r->considered == PPS_ROUTE_ADDRESS_MAX) {
@@ -219,7 +141,7 @@ static int consider(router *r, const char *header, size_t header_len,
         return 0;
     r->considered++;
 
-    join(address, a->local, a->local_len, a->domain, a->domain_len);
+    pps__route_join(address, a->local, a->local_len, a->domain, a->domain_len);
     if (a->flags & PPS__ADDR_DISPLAY_NAME)
         return skip(r, header, header_len, a, address,
                     PPS_ROUTE_SKIP_DISPLAY_NAME);
@@ -228,10 +150,10 @@ static int consider(router *r, const char *header, size_t header_len,
                       PPS_ROUTE_SKIP_NO_ADDRESS);
     if (a->flags & (PPS__ADDR_BAD | PPS__ADDR_TOO_LONG))
         return skip(r, header, header_len, a, NULL, PPS_ROUTE_SKIP_BAD_ADDRESS);
-    if (!is_local_domain(r->pol, a->domain, a->domain_len))
+    if (!pps__route_is_local_domain(r->pol, a->domain, a->domain_len))
         return skip(r, header, header_len, a, address,
                     PPS_ROUTE_SKIP_FOREIGN_DOMAIN);
-    if (!is_user_name(a->local, a->local_len))
+    if (!pps__route_is_user_name(a->local, a->local_len))
         return skip(r, header, header_len, a, address,
                     PPS_ROUTE_SKIP_BAD_ADDRESS);
 
@@ -346,19 +268,22 @@ static unsigned int count_traces(router *r)
 {
     char marker[PPS_ROUTE_TRACE_HEADER_MAX];
     pps_header_field f;
-    size_t pos = 0, i;
+    size_t pos = 0;
     unsigned int n = 0;
     int len = pps__route_trace_marker(marker, sizeof(marker), r->pol->profile);
 
     if (len <= 0)
         return 0;
     while (pps_header_reader_find(&f, r->hr, "Received", &pos) == 1) {
-        for (i = 0; i + (size_t)len <= f.value_len; i++) {
-            if (f.value[i] == '(' &&
-                memcmp(f.value + i, marker, (size_t)len) == 0) {
+        const char *v = f.value, *end = f.value + f.value_len, *open;
+        while ((size_t)(end - v) >= (size_t)len &&
+               (open = memchr(v, '(', (size_t)(end - v))) != NULL) {
+            if ((size_t)(end - open) >= (size_t)len &&
+                memcmp(open, marker, (size_t)len) == 0) {
                 n++;
                 break;
             }
+            v = open + 1;
         }
     }
     return n;
@@ -366,12 +291,12 @@ static unsigned int count_traces(router *r)
 
 static int add_fallback(router *r, pps_route_rule rule)
 {
-    char rcpt[RECIPIENT_MAX];
+    char rcpt[PPS__ROUTE_RECIPIENT_MAX];
     const char *why =
         rule == PPS_ROUTE_RULE_FALLBACK_UNKNOWN ? r->unknown : NULL;
 
-    join(rcpt, r->pol->local_user, strlen(r->pol->local_user),
-         r->pol->local_domain, strlen(r->pol->local_domain));
+    pps__route_join(rcpt, r->pol->local_user, strlen(r->pol->local_user),
+                    r->pol->local_domain, strlen(r->pol->local_domain));
     if (pps__route_has_recipient(r->res, rcpt))
         return 0;
     return pps__route_add(r->res, rcpt, why, why ? strlen(why) : 0, NULL, 0,
@@ -462,6 +387,8 @@ static int summarise(router *r)
 
 static int check_policy(const pps_route_policy *pol)
 {
+    size_t i;
+
     if (!pol || pol->version != PPS_ROUTE_POLICY_VERSION)
         return pps__error_set(PPS_EINVAL, "pps_route: policy missing or of "
                                           "an unknown version");
@@ -477,6 +404,14 @@ static int check_policy(const pps_route_policy *pol)
                               "pps_route: profile \"%s\": local user or "
                               "domain too long",
                               pol->profile ? pol->profile : "");
+    for (i = 0; i < pol->alias_count; i++) {
+        const char *user = pol->aliases[i].user;
+        if (user && strlen(user) > PPS__ROUTE_RECIPIENT_MAX - 2)
+            return pps__error_set(PPS_EINVAL,
+                                  "pps_route: profile \"%s\": alias %zu: "
+                                  "the user is too long",
+                                  pol->profile ? pol->profile : "", i + 1);
+    }
     return 0;
 }
 
@@ -492,13 +427,14 @@ static int decide(router *r)
         return rc;
     pps__route_set_key(r->res, key);
 
-    traces = pol->trace_max ? count_traces(r) : 0;
-    if (pol->trace_max && traces >= pol->trace_max) {
+    traces = pol->loop_limit ? count_traces(r) : 0;
+    if (pol->loop_limit && traces >= pol->loop_limit) {
         pps__snprintf(text, sizeof(text),
                       "mail loop: the message already passed profile "
                       "\"%.64s\" %u times (limit %u); delivered to the "
                       "local user only",
-                      pol->profile ? pol->profile : "", traces, pol->trace_max);
+                      pol->profile ? pol->profile : "", traces,
+                      pol->loop_limit);
         if ((rc = set_warning(r, text)) < 0)
             return rc;
         return add_fallback(r, PPS_ROUTE_RULE_FALLBACK_LOOP);
@@ -519,7 +455,7 @@ static int decide(router *r)
 
     if ((rc = route_addresses(r)) < 0)
         return rc;
-    if (r->unknown_user && pol->unknown_user_to_fallback &&
+    if (r->unknown_user && !pol->unknown_user_skip &&
         (rc = add_fallback(r, PPS_ROUTE_RULE_FALLBACK_UNKNOWN)) < 0)
         return rc;
     if (r->routed == 0 && (rc = add_fallback(r, PPS_ROUTE_RULE_FALLBACK)) < 0)
@@ -548,6 +484,11 @@ int pps_route(pps_route_result **out, const pps_route_policy *policy,
     *out = NULL;
     if (!headers)
         return pps__error_set(PPS_EINVAL, "pps_route: no header reader");
+    if (!pps_header_reader_is_done(headers))
+        return pps__error_set(PPS_EINVAL,
+                              "pps_route: the header block is not complete "
+                              "(feed until it returns 1, or call "
+                              "pps_header_reader_finish())");
     if ((rc = check_policy(policy)) < 0)
         return rc;
 

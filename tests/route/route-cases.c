@@ -47,7 +47,7 @@ void route_cases_policy(pps_route_policy *pol, int distribute, int envelope)
     pol->local_domain_count = 1;
     pol->aliases = aliases;
     pol->alias_count = 2;
-    pol->subaddress_separators = "+";
+    pol->subaddress_separator = "+";
     pol->user_exists = route_cases_user_exists;
     if (envelope) {
         pol->envelope_headers = envelope_headers;

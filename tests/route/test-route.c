@@ -203,7 +203,7 @@ static void test_unknown_user_switch(void **state)
                         "nobody@local.test");
     pps_route_result_free(res);
 
-    pol.unknown_user_to_fallback = 0;
+    pol.unknown_user_skip = 1;
     res = route_text(&pol, "To: alice@local.test, nobody@local.test\n\n");
     assert_recipients(res, "alice@local.test");
     pps_route_result_free(res);
@@ -341,11 +341,11 @@ static void test_loop_limit_setting(void **state)
 
     (void)state;
     route_cases_policy(&pol, 1, 0);
-    pol.trace_max = 1;
+    pol.loop_limit = 1;
     res = route_text(&pol, text);
     assert_recipients(res, "postmaster@local.test");
     pps_route_result_free(res);
-    pol.trace_max = 0; /* off */
+    pol.loop_limit = 0; /* off */
     res = route_text(&pol, text);
     assert_recipients(res, "alice@local.test");
     pps_route_result_free(res);
@@ -465,6 +465,14 @@ static void test_no_user_callback_means_everyone(void **state)
     res = route_text(&pol, "To: Zed <ZED@Local.Test>, z@other.org\n\n");
     assert_recipients(res, "zed@local.test");
     pps_route_result_free(res);
+    /* UTF-8 user names pass, U+0100 included (its second byte is 0x80,
+     * which alone stands for a NUL); Latin-1 bytes and NUL do not */
+    res = route_text(&pol, "To: \xc4\x80x@local.test, \xe9t\xe9@local.test\n"
+                           "Cc: n\x80ul@local.test, b\xc3\xa9"
+                           "a@local.test\n\n");
+    assert_recipients(res, "\xc4\x80x@local.test b\xc3\xa9"
+                           "a@local.test");
+    pps_route_result_free(res);
 }
 
 static void test_bad_policy(void **state)
@@ -477,10 +485,18 @@ static void test_bad_policy(void **state)
     memset(&pol, 0x5a, sizeof(pol));
     pps_route_policy_init(&pol);
     assert_memory_equal(&pol, &macro, sizeof(pol));
-    assert_int_equal(pol.unknown_user_to_fallback, 1);
-    assert_int_equal(pol.trace_max, PPS_ROUTE_TRACE_MAX_DEFAULT);
+    assert_int_equal(pol.unknown_user_skip, 0);
+    assert_int_equal(pol.loop_limit, PPS_ROUTE_LOOP_LIMIT_DEFAULT);
 
     assert_int_equal(pps_header_reader_new(&hr, 0), 0);
+    pol.local_user = "a";
+    pol.local_domain = "b";
+    /* the block is not complete before finish() */
+    assert_int_equal(pps_route(&res, &pol, hr), PPS_EINVAL);
+    assert_non_null(strstr(pps_error_last()->message, "not complete"));
+    assert_int_equal(pps_header_reader_finish(hr), 0);
+    pol.local_user = NULL;
+    pol.local_domain = NULL;
     assert_int_equal(pps_route(&res, &pol, hr), PPS_EINVAL);
     assert_null(res);
     assert_non_null(strstr(pps_error_last()->message, "local user"));
@@ -498,6 +514,21 @@ static void test_bad_policy(void **state)
     pps_route_result_free(NULL);
     pps_header_reader_free(hr);
     assert_int_equal(pps_route_buffer(&res, &pol, NULL, 5, 0), PPS_EINVAL);
+    {
+        /* an alias to an absurdly long user is refused, not truncated */
+        static char long_user[700];
+        pps_route_alias alias = {"x", long_user};
+        memset(long_user, 'u', sizeof(long_user) - 1);
+        pol.aliases = &alias;
+        pol.alias_count = 1;
+        assert_int_equal(pps_route_buffer(&res, &pol, "To: x@b\n\n", 9, 0),
+                         PPS_EINVAL);
+        long_user[400] = '\0'; /* 400: longer than a local part, allowed */
+        assert_int_equal(pps_route_buffer(&res, &pol, "To: x@b\n\n", 9, 0), 0);
+        pps_route_result_free(res);
+        pol.aliases = NULL;
+        pol.alias_count = 0;
+    }
     assert_string_equal(pps_route_rule_name(PPS_ROUTE_RULE_ALIAS), "alias");
     assert_string_equal(pps_route_skip_name((pps_route_skip)99), "?");
 }
