@@ -120,11 +120,10 @@ int pps__poll_policy_init(poll_ctx *ctx)
         return err;
     p->aliases = ctx->aliases;
     p->alias_count = ctx->alias_count;
-    p->subaddress_separators = s->subaddress_separator;
-    p->unknown_user_to_fallback =
-        s->unknown_user == PPS_PROFILE_UNKNOWN_FALLBACK;
+    p->subaddress_separator = s->subaddress_separator;
+    p->unknown_user_skip = s->unknown_user == PPS_PROFILE_UNKNOWN_SKIP;
     p->envelope_skip = (unsigned int)s->envelope_skip;
-    p->trace_max = (unsigned int)s->loop_limit;
+    p->loop_limit = (unsigned int)s->loop_limit;
     p->user_exists = user_exists;
     p->seen = ctx->ledger ? seen : NULL;
     p->payload = ctx;

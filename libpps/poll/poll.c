@@ -462,6 +462,12 @@ static int run(poll_ctx *ctx, pps_ledger_status *before)
         count_unfinished(ctx, fetch, fetch_count);
     }
     err = delete_and_quit(ctx);
+    if (err == 0 && ctx->report->failed_temp > 0)
+        err = pps__poll_fail(
+            ctx, pps__error_set(PPS_ETEMP,
+                                "%lu message(s) could not be delivered now; "
+                                "they stay on the server for the next poll",
+                                ctx->report->failed_temp));
 
 done:
     if (err < 0)
