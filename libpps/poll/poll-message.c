@@ -105,6 +105,33 @@ static int add_rcpt(poll_ctx *ctx, const char *rcpt)
     return 0;
 }
 
+/* Routing left nobody because every recipient already got a copy of this
+ * message (duplicate suppression: one copy per local recipient at the
+ * provider).  Record them as having it, so that this copy completes and is
+ * deleted instead of staying on the server for ever. */
+static int record_duplicates(poll_ctx *ctx, const pps_route_result *route)
+{
+    size_t i, n = pps_route_result_entry_count(route);
+    int err;
+
+    for (i = 0; i < n; i++) {
+        const pps_route_entry *e = pps_route_result_entry(route, i);
+        const char *rcpt = e->address;
+
+        if (e->skip != PPS_ROUTE_SKIP_ALREADY_DELIVERED || !rcpt || !*rcpt)
+            continue;
+        if ((err = pps_ledger_intend(ctx->ledger, ctx->msg.uid, &rcpt, 1)) <
+                0 ||
+            (err = pps_ledger_delivered(ctx->ledger, ctx->msg.uid, rcpt)) < 0)
+            return err == PPS_EEXISTS ? 0 : err;
+        pps__log(PPS_LOG_INFO, ctx->name,
+                 "message %s: %s already has a copy (same Message-ID): not "
+                 "delivered again",
+                 ctx->msg.uid, rcpt);
+    }
+    return 0;
+}
+
 static int choose_recipients(poll_ctx *ctx, pps_route_result **route)
 {
     size_t i, n;
@@ -117,6 +144,8 @@ static int choose_recipients(poll_ctx *ctx, pps_route_result **route)
     for (i = 0; i < n; i++)
         if ((err = add_rcpt(ctx, pps_route_result_recipient(*route, i))) < 0)
             return err;
+    if (n == 0 && (err = record_duplicates(ctx, *route)) < 0)
+        return err;
     key = pps_route_result_key(*route);
     if (ctx->set.distribute && key && !(ctx->msg.dedup_key = pps__strdup(key)))
         return pps__error_oom();

@@ -125,6 +125,23 @@ def test_route_check_and_errors():
     check(len(r.stderr.strip().split("\n")) == 1, "one error line on stderr")
 
 
+def test_duplicate_copies_delivered_once():
+    """A catch-all mailbox often holds one copy of a message per local
+    recipient at the provider: each local user gets it once, and every copy
+    is deleted."""
+    conf = new_confdir("lmtp")
+    add_profile(conf, "dups", "user4@remote.test", "postmaster", "--distribute")
+    before_a, before_b = len(local("alice")), len(local("bob"))
+    m = message("dup", "alice@local.test, bob@local.test")
+    seed("user4@remote.test", m, m, m)
+    r = pps(conf, "fetch", "dups")
+    check("3 listed, 3 delivered, 3 deleted" in r.stdout, "three copies handled: " + r.stdout.strip())
+    check(len(local("alice")) == before_a + 1 and len(local("bob")) == before_b + 1,
+          "alice and bob got one copy each")
+    check(remote_count("user4") == 0, "every copy deleted")
+
+
 if __name__ == "__main__":
     main([test_single_drop_and_catch_all, test_keep_delivers_once_and_leaves_mail,
-          test_oversize_stays_on_server, test_route_check_and_errors])
+          test_oversize_stays_on_server, test_route_check_and_errors,
+          test_duplicate_copies_delivered_once])
