@@ -211,7 +211,7 @@ static int open_log(const pps_config *cfg, const options *o)
 
     if (level < 0)
         level = PPS_LOG_INFO;
-    /* In the foreground stderr gets what the file gets (the journal);
+    /* In the foreground stderr receives what the file does (the journal);
      * otherwise only errors, and only until we detach. */
     if (hostlog_open(file, (pps_log_level)level,
                      o->foreground ? (pps_log_level)level : PPS_LOG_ERROR) < 0)
