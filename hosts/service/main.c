@@ -178,29 +178,49 @@ static int start_failure(int status, const char *fmt, ...)
     return status;
 }
 
-/* What the runtime writes must be writable by the user we run as. */
-static void check_writable(const char *what, const char *path, const char *user)
+/* The folder part of path into buf; 0, or -1 when there is none. */
+static int parent_of(char *buf, size_t size, const char *path)
 {
-    char dir[PATH_MAX];
     char *slash;
 
-    if (!path || access(path, W_OK) == 0 || errno == ENOENT)
-        goto parent;
-    hostlog(PPS_LOG_WARN, NULL, "%s %s is not writable by user %s", what, path,
-            user);
-    return;
-parent:
-    /* A file that is missing or rotated away is made in its folder. */
-    if (!path || snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir) ||
-        !(slash = strrchr(dir, '/')) || slash == dir)
-        return;
+    if (snprintf(buf, size, "%s", path) >= (int)size ||
+        !(slash = strrchr(buf, '/')) || slash == buf)
+        return -1;
     *slash = '\0';
-    if (access(dir, W_OK) != 0)
-        hostlog(PPS_LOG_WARN, NULL,
-                "%s %s: its folder %s is not writable by user %s (a rotated "
-                "file cannot be made again: use logrotate's create or "
-                "copytruncate)",
-                what, path, dir, user);
+    return 0;
+}
+
+/* Every poll writes the ledger: a state folder the user we run as cannot
+ * write (or make) is an error at start, not a failure of every poll. */
+static int check_state_dir(const char *path, const char *user)
+{
+    char dir[PATH_MAX];
+
+    if (!path || access(path, W_OK | X_OK) == 0)
+        return -1;
+    if (errno == ENOENT && parent_of(dir, sizeof(dir), path) == 0 &&
+        access(dir, W_OK | X_OK) == 0)
+        return -1; /* made on the first poll */
+    return start_failure(EXIT_RUNTIME,
+                         "[service] state_dir %s is not writable by user %s, "
+                         "which ppsd runs as: chown it to %s",
+                         path, user, user);
+}
+
+/* The log file is open already; after rotation it is made again, by the
+ * user we run as, in its folder. */
+static void check_log_file(const char *path, const char *user)
+{
+    char dir[PATH_MAX];
+
+    if (!path || parent_of(dir, sizeof(dir), path) < 0 ||
+        access(dir, W_OK | X_OK) == 0)
+        return;
+    hostlog(PPS_LOG_WARN, NULL,
+            "[service] log_file %s: its folder %s is not writable by user "
+            "%s, so ppsd cannot make the file again after log rotation (use "
+            "logrotate's create or copytruncate)",
+            path, dir, user);
 }
 
 static int open_log(const pps_config *cfg, const options *o)
@@ -245,11 +265,8 @@ static int switch_user(const pps_config *cfg)
     if (sys_drop_privileges(user, err, sizeof(err)) < 0)
         return start_failure(EXIT_RUNTIME, "%s", err);
     hostlog(PPS_LOG_INFO, NULL, "running as user %s", user);
-    check_writable("[service] state_dir",
-                   pps_config_get(cfg, "service", "state_dir"), user);
-    check_writable("[service] log_file",
-                   pps_config_get(cfg, "service", "log_file"), user);
-    return -1;
+    check_log_file(pps_config_get(cfg, "service", "log_file"), user);
+    return check_state_dir(pps_config_get(cfg, "service", "state_dir"), user);
 }
 
 /* The folder as an absolute path: the daemon changes to / and the log
@@ -304,9 +321,16 @@ int main(int argc, char **argv)
         goto out;
     /* 4. the runtime */
     if ((err = pps_runtime_new(&rt, o.dir)) < 0) {
-        status = start_failure(exit_status_of(err) ? exit_status_of(err)
-                                                   : EXIT_RUNTIME,
-                               "%s", pps_error_last()->message);
+        const char *user = pps_config_get(cfg, "service", "user");
+        status = exit_status_of(err) ? exit_status_of(err) : EXIT_RUNTIME;
+        if (geteuid() != getuid() || !user || !*user || getuid() == 0)
+            status = start_failure(status, "%s", pps_error_last()->message);
+        else
+            status = start_failure(status,
+                                   "%s (ppsd runs as user %s: %s must be "
+                                   "readable, its state folder writable, "
+                                   "by that user)",
+                                   pps_error_last()->message, user, o.dir);
         goto out;
     }
     if (ppsd_wake_init() < 0 || catch_signals() < 0) {

@@ -362,10 +362,51 @@ def test_backoff_wrong_password():
     check(rc == 0, "exit 0")
 
 
+def test_privilege_drop():
+    """Started as root with [service] user: runs as that user, refuses a
+    state folder that user cannot write, and polls as that user."""
+    if os.geteuid() != 0:
+        print("skipped: not root")
+        return
+    import pwd
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        print("skipped: no user nobody")
+        return
+    conf = service_conf("lmtp", "user = nobody\n")
+    add_profile(conf, "dropped", "user1@remote.test", "alice",
+                "--interval", "10s")
+    os.makedirs(os.path.join(conf, "state"))
+    r = subprocess.run([PPSD, "-c", conf, "--foreground"],
+                       capture_output=True, text=True, timeout=30)
+    check(r.returncode == 1 and "state_dir" in r.stderr and
+          "not writable by user nobody" in r.stderr,
+          "a state folder the user cannot write: exit 1 saying so (%d: %r)" %
+          (r.returncode, r.stderr))
+    for root, dirs, files in os.walk(conf):
+        for n in dirs + files + ["."]:
+            os.chown(os.path.join(root, n), nobody.pw_uid, nobody.pw_gid)
+    seed("user1@remote.test", message("P-1", "x@isp.example"))
+    d = Daemon(conf)
+    try:
+        wait_for(lambda: "P-1" in subjects("alice", "P-"), 40,
+                 "delivered by the service running as nobody")
+        uids = [l for l in open("/proc/%d/status" % d.p.pid)
+                if l.startswith("Uid:")][0].split()[1:]
+        check(uids == [str(nobody.pw_uid)] * 4,
+              "real, effective, saved and fs uid are nobody's: %s" % uids)
+        check(os.stat(os.path.join(conf, "state")).st_uid == nobody.pw_uid,
+              "the state folder is the user's")
+    finally:
+        rc = d.stop()
+    check(rc == 0, "exit 0")
+
+
 if __name__ == "__main__":
     if not PPSD:
         print("usage: test-ppsd.py PPS PPSD")
         sys.exit(2)
     e2e.main([test_start_failures_and_detach, test_lifecycle,
               test_sigterm_mid_poll_then_rerun_exactly_once,
-              test_backoff_wrong_password])
+              test_backoff_wrong_password, test_privilege_drop])
