@@ -362,6 +362,41 @@ def test_backoff_wrong_password():
     check(rc == 0, "exit 0")
 
 
+def test_same_mailbox_never_concurrent():
+    """Two profiles of one remote mailbox (same host and user) never poll
+    at once, though max_parallel would allow it: the second waits for the
+    first instead of hitting the ledger's lock."""
+    total = 60
+    conf = service_conf("lmtp", "max_parallel = 8\n")
+    add_profile(conf, "twin-a", "user1@remote.test", "alice",
+                "--interval", "10s")
+    add_profile(conf, "twin-b", "user1@remote.test", "bob",
+                "--interval", "10s")
+    body = "body line to make the poll last a little\n" * 1500
+    seed_many("user1@remote.test",
+              [message("T-%02d" % i, "x@isp.example") + body
+               for i in range(total)])
+    d = Daemon(conf)
+    try:
+        wait_for(lambda: remote_count("user1") == 0, 90,
+                 "the shared mailbox is emptied")
+        # Both twins due every 10 s: give them two more rounds together.
+        wait_for(lambda: len(lines_of(conf, "twin-a", "poll started")) >= 2
+                 and len(lines_of(conf, "twin-b", "poll started")) >= 2, 60,
+                 "both twins polled at least twice")
+    finally:
+        rc = d.stop()
+    check(rc == 0, "exit 0")
+    twins = [l for l in log_lines(conf) if l[2] in ("twin-a", "twin-b")]
+    starts = check_never_overlapping(twins)
+    check(starts >= 4, "%d polls of one mailbox, none overlapping" % starts)
+    check(not [l for l in twins if "poll failed" in l[3]],
+          "no poll failed on the mailbox lock")
+    got = sorted(subjects("alice", "T-") + subjects("bob", "T-"))
+    check(got == ["T-%02d" % i for i in range(total)],
+          "every message delivered once, by one twin or the other")
+
+
 def test_privilege_drop():
     """Started as root with [service] user: runs as that user, refuses a
     state folder that user cannot write, and polls as that user."""
@@ -407,6 +442,12 @@ if __name__ == "__main__":
     if not PPSD:
         print("usage: test-ppsd.py PPS PPSD")
         sys.exit(2)
-    e2e.main([test_start_failures_and_detach, test_lifecycle,
+    tests = [test_start_failures_and_detach, test_lifecycle,
               test_sigterm_mid_poll_then_rerun_exactly_once,
-              test_backoff_wrong_password, test_privilege_drop])
+              test_backoff_wrong_password,
+              test_same_mailbox_never_concurrent, test_privilege_drop]
+    # PPSD_TESTS=name,name runs only those (while working on one).
+    only = os.environ.get("PPSD_TESTS")
+    if only:
+        tests = [t for t in tests if t.__name__ in only.split(",")]
+    e2e.main(tests)
