@@ -295,11 +295,12 @@ def test_sigterm_mid_poll_then_rerun_exactly_once():
     left = remote_count("user2")
     print("delivered before the stop: %d of %d, left on the server: %d" %
           (len(got), total, left))
-    if len(got) == total:
-        print("note: the poll finished before SIGTERM arrived")
-    else:
-        check(any("stopping" in l[3] for l in log_lines(conf)),
-              "pop3.log: stopping")
+    # 300 messages of 17 kB through LMTP take seconds; SIGTERM came after
+    # the fifth: a stop that waited for the whole poll would deliver all.
+    check(len(got) < total, "the poll stopped early (%d of %d)" %
+          (len(got), total))
+    check(any("stopping" in l[3] for l in log_lines(conf)),
+          "pop3.log: stopping")
     check(left == total - len(got),
           "QUIT committed the DELEs of everything delivered (%d + %d)" %
           (len(got), left))
