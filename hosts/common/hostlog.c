@@ -23,6 +23,7 @@ static char *file_path;
 static pps_log_level file_max = PPS_LOG_INFO;
 static pps_log_level stderr_max = PPS_LOG_WARN;
 static int stderr_errors = 1;
+static const char *program = "pps"; /* the stderr prefix */
 
 static FILE *open_file(const char *path)
 {
@@ -56,10 +57,10 @@ static void write_line(pps_log_level level, const char *profile,
                 profile ? profile : "-", message);
     if (level <= stderr_max && (stderr_errors || level != PPS_LOG_ERROR)) {
         if (profile)
-            fprintf(stderr, "pps: %s: %s: %s\n", pps_log_level_name(level),
-                    profile, message);
+            fprintf(stderr, "%s: %s: %s: %s\n", program,
+                    pps_log_level_name(level), profile, message);
         else
-            fprintf(stderr, "pps: %s: %s\n", pps_log_level_name(level),
+            fprintf(stderr, "%s: %s: %s\n", program, pps_log_level_name(level),
                     message);
     }
     pthread_mutex_unlock(&lock);
@@ -81,6 +82,11 @@ int hostlog_open(const char *path, pps_log_level file_level,
     pps_log_set(write_line,
                 file_level > stderr_level ? file_level : stderr_level, NULL);
     return rc;
+}
+
+void hostlog_set_program(const char *name)
+{
+    program = name;
 }
 
 void hostlog_stderr_errors(int show)

@@ -22,6 +22,10 @@ int hostlog_open(const char *path, pps_log_level file_level,
  * stderr too. */
 void hostlog_stderr_errors(int show);
 
+/* The name that starts every stderr line ("pps", "ppsd"); a string that
+ * outlives logging.  Call before hostlog_open. */
+void hostlog_set_program(const char *name);
+
 /* Reopen the file (log rotation).  Safe to call from the main loop, not
  * from a signal handler. */
 int hostlog_reopen(void);
