@@ -21,6 +21,12 @@
 #include "host-deliver.h"
 #include "scheduler.h"
 
+#if defined(__MINGW32__)
+#define PRINTF_LIKE(f, a) __attribute__((format(gnu_printf, f, a)))
+#else
+#define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
+#endif
+
 struct pps_plugin {
     pps_plugin_host host; /* the host's table, copied */
     pps_config *config;
@@ -62,8 +68,7 @@ static _Thread_local struct {
     char text[ERROR_TEXT_MAX];
 } last_error;
 
-static int fail(int code, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+static int fail(int code, const char *fmt, ...) PRINTF_LIKE(2, 3);
 
 static int fail(int code, const char *fmt, ...)
 {
@@ -101,7 +106,7 @@ static void to_host_log(pps_log_level level, const char *profile,
 
 /* A line of the module itself. */
 static void plog(pps_plugin *pp, int level, const char *profile,
-                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+                 const char *fmt, ...) PRINTF_LIKE(4, 5);
 
 static void plog(pps_plugin *pp, int level, const char *profile,
                  const char *fmt, ...)

@@ -5,8 +5,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-
 #include "../core/internal.h"
 #include "profile-internal.h"
 
@@ -22,12 +20,12 @@ int pps__read_fd_bounded(char **out, size_t *len, int fd, const char *path,
     if (!buf)
         return pps__error_oom();
     while (used < max + 1) {
-        ssize_t n = read(fd, buf + used, max + 1 - used);
+        ssize_t n = pps__read(fd, buf + used, max + 1 - used);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
             int e = errno;
-            OPENSSL_cleanse(buf, used);
+            pps__wipe(buf, used);
             pps__free(buf);
             return pps__error_set(PPS_EIO, "%s: cannot read: %s", path,
                                   strerror(e));
@@ -37,7 +35,7 @@ int pps__read_fd_bounded(char **out, size_t *len, int fd, const char *path,
         used += (size_t)n;
     }
     if (used > max) {
-        OPENSSL_cleanse(buf, used); /* it may be a password file */
+        pps__wipe(buf, used); /* it may be a password file */
         pps__free(buf);
         return pps__error_set(PPS_ETOOBIG, "%s: longer than %zu bytes", path,
                               max);

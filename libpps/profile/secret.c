@@ -21,8 +21,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-
 #include "../core/internal.h"
 #include "profile-internal.h"
 
@@ -35,7 +33,7 @@ void pps_secret_free(char *secret)
 {
     if (!secret)
         return;
-    OPENSSL_cleanse(secret, strlen(secret));
+    pps__wipe(secret, strlen(secret));
     pps__free(secret);
 }
 
@@ -104,7 +102,7 @@ int pps__secret_read_file(char **out, size_t *len, const char *path,
     if (err == 0)
         err = first_line(out, len, text, n, who, "password_file");
     if (text) {
-        OPENSSL_cleanse(text, n);
+        pps__wipe(text, n);
         pps__free(text);
     }
     return err;
@@ -268,7 +266,7 @@ int pps__secret_run_command(char **out, size_t *len, const char *command,
                              who, WEXITSTATUS(status));
     else
         err = first_line(out, len, buf, used, who, "password_command");
-    OPENSSL_cleanse(buf, output_max + 1);
+    pps__wipe(buf, output_max + 1);
     pps__free(buf);
     return err;
 }

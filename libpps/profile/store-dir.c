@@ -16,12 +16,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <openssl/crypto.h>
 
 #include "../core/internal.h"
 #include "profile-internal.h"
@@ -193,7 +192,7 @@ static int dir_load(pps_profile **out, const char *name, void *payload)
         err = pps_profile_parse(out, name, text, len, path);
     close(fd);
     if (text) {
-        OPENSSL_cleanse(text, len);
+        pps__wipe(text, len);
         pps__free(text);
     }
     pps__free(path);

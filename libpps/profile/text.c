@@ -7,8 +7,6 @@
  */
 #include <string.h>
 
-#include <openssl/crypto.h>
-
 #include "../core/internal.h"
 #include "profile-internal.h"
 
@@ -93,7 +91,7 @@ static void put(buffer *b, const char *s, size_t n)
         }
         if (b->data) {
             memcpy(bigger, b->data, b->len);
-            OPENSSL_cleanse(b->data, b->size);
+            pps__wipe(b->data, b->size);
             pps__free(b->data);
         }
         b->data = bigger;
@@ -180,6 +178,6 @@ void pps_profile_text_free(char *text)
 {
     if (!text)
         return;
-    OPENSSL_cleanse(text, strlen(text));
+    pps__wipe(text, strlen(text));
     pps__free(text);
 }

@@ -9,8 +9,6 @@
  */
 #include <string.h>
 
-#include <openssl/crypto.h>
-
 #include "../core/internal.h"
 #include "pps/errors.h"
 #include "pps/server.h"
@@ -756,13 +754,13 @@ int pps__value_set(pps__value *out, const pps__key *k, const char *value,
         c.out[0] = '\0';
     else if ((err = check(&c)) < 0 ||
              (err = fits_one_line(&c, k->name, c.out)) < 0) {
-        OPENSSL_cleanse(c.out, OUT_SIZE(len));
+        pps__wipe(c.out, OUT_SIZE(len));
         pps__free(c.out);
         return err;
     }
     /* Shrink to fit; a secret is wiped from the scratch buffer. */
     v.text = pps__strdup(c.out);
-    OPENSSL_cleanse(c.out, OUT_SIZE(len));
+    pps__wipe(c.out, OUT_SIZE(len));
     pps__free(c.out);
     if (!v.text)
         return PPS_ENOMEM;
@@ -778,7 +776,7 @@ int pps__value_set(pps__value *out, const pps__key *k, const char *value,
 void pps__value_clear(pps__value *v, const pps__key *k)
 {
     if (v->text && (k->flags & PPS__KEY_SECRET))
-        OPENSSL_cleanse(v->text, strlen(v->text));
+        pps__wipe(v->text, strlen(v->text));
     pps__free(v->text);
     pps__free(v->items);
     v->text = NULL;
