@@ -11,6 +11,7 @@
  *
  *     start | stop | reload | poll NAME | queue NAME | status NAME
  *     fail N        the next N deliveries fail temporarily at commit
+ *     failrcpt ADDR N   the next N commits fail for recipient ADDR only
  *     quit
  *
  * Log lines go to standard error.  tests/plugin drives it against the
@@ -49,12 +50,15 @@ typedef struct host {
     size_t user_at;
     pthread_mutex_t lock; /* fail_next, stderr */
     int fail_next;
+    char fail_rcpt[256]; /* failrcpt: this recipient only */
+    int fail_rcpt_next;
     unsigned long seq;
 } host;
 
 /* One message in flight: a file in tmp/ per recipient. */
 typedef struct txn {
     size_t count;
+    char (*rcpt)[256];
     int *fds;
     char (*tmp)[4096];
     char (*final)[4096];
@@ -102,6 +106,7 @@ static void txn_free(txn *t)
             unlink(t->tmp[i]);
         }
     free(t->fds);
+    free(t->rcpt);
     free(t->tmp);
     free(t->final);
     free(t);
@@ -123,7 +128,8 @@ static int host_begin(void **out, const char *profile, const char *sender,
     t->fds = malloc(count * sizeof(*t->fds));
     t->tmp = malloc(count * sizeof(*t->tmp));
     t->final = malloc(count * sizeof(*t->final));
-    if (!t->fds || !t->tmp || !t->final) {
+    t->rcpt = calloc(count, sizeof(*t->rcpt));
+    if (!t->fds || !t->tmp || !t->final || !t->rcpt) {
         txn_free(t);
         return -1;
     }
@@ -134,8 +140,9 @@ static int host_begin(void **out, const char *profile, const char *sender,
         char user[256];
         const char *at = strchr(rcpts[i], '@');
         size_t ulen = at ? (size_t)(at - rcpts[i]) : strlen(rcpts[i]);
-        if (ulen >= sizeof(user))
+        if (ulen >= sizeof(user) || strlen(rcpts[i]) >= sizeof(t->rcpt[i]))
             goto fail;
+        memcpy(t->rcpt[i], rcpts[i], strlen(rcpts[i]) + 1);
         memcpy(user, rcpts[i], ulen);
         user[ulen] = '\0';
         if (maildir_of(dir, sizeof(dir), h, user) < 0)
@@ -182,16 +189,21 @@ static int host_commit(void *p, int *outcomes, size_t count, void *payload)
     host *h = payload;
     txn *t = p;
     size_t i;
-    int failing;
+    int failing, failing_one = 0;
 
     pthread_mutex_lock(&h->lock);
     failing = h->fail_next > 0;
     if (failing)
         h->fail_next--;
+    for (i = 0; i < t->count && h->fail_rcpt_next > 0; i++)
+        if (strcmp(t->rcpt[i], h->fail_rcpt) == 0)
+            failing_one = 1;
+    if (failing_one)
+        h->fail_rcpt_next--;
     pthread_mutex_unlock(&h->lock);
 
     for (i = 0; i < count && i < t->count; i++) {
-        if (failing) {
+        if (failing || (failing_one && strcmp(t->rcpt[i], h->fail_rcpt) == 0)) {
             outcomes[i] = PPS_PLUGIN_TEMPFAIL; /* e.g. the store is busy */
             continue;
         }
@@ -314,6 +326,15 @@ static void run(const module *m, pps_plugin *pp, host *h)
         else if (strcmp(line, "fail") == 0) {
             pthread_mutex_lock(&h->lock);
             h->fail_next = (int)strtol(arg, NULL, 10);
+            pthread_mutex_unlock(&h->lock);
+            answer(m, 0, "failing");
+        } else if (strcmp(line, "failrcpt") == 0) {
+            char *n = strchr(arg, ' ');
+            pthread_mutex_lock(&h->lock);
+            h->fail_rcpt_next = n ? (int)strtol(n + 1, NULL, 10) : 1;
+            if (n)
+                *n = '\0';
+            snprintf(h->fail_rcpt, sizeof(h->fail_rcpt), "%s", arg);
             pthread_mutex_unlock(&h->lock);
             answer(m, 0, "failing");
         } else if (strcmp(line, "quit") == 0)

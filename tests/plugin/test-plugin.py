@@ -204,6 +204,19 @@ def test_temporary_host_failure():
     h.ok("poll flakymulti")
     check(len(local("alice")) == alice + 2 and len(local("bob")) == bob + 1 and
           remote_count("catchall") == 0, "each recipient got it exactly once")
+    # One recipient of two fails: the other keeps its copy, the message
+    # stays on the server, and the retry reaches only the one that failed.
+    seed("catchall@remote.test", message("f3", "alice@local.test, bob@local.test"))
+    h.ok("failrcpt bob@local.test 1")
+    h.ok("poll flakymulti")
+    check(len(local("alice")) == alice + 3 and len(local("bob")) == bob + 1 and
+          remote_count("catchall") == 1, "partial failure: alice has it, bob not, kept on the server")
+    h.ok("poll flakymulti")
+    check(len(local("alice")) == alice + 3 and len(local("bob")) == bob + 2 and
+          remote_count("catchall") == 0, "retry delivered to bob only, then deleted")
+    h.ok("poll flakymulti")
+    check(subjects("alice").count("f3") == 1 and subjects("bob").count("f3") == 1,
+          "f3 exactly once for each")
     h.quit()
 
 
