@@ -27,12 +27,17 @@
 #define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
 #endif
 
+/* How often the polling threads look for changed profiles: saving a
+ * profile activates it within this time, without a reload call. */
+#define WATCH_SECONDS 2
+
 struct pps_plugin {
     pps_plugin_host host; /* the host's table, copied */
     pps_config *config;
     pps_profile_store *profiles;
     pps_ledger_store *ledgers;
     pthread_mutex_t store_lock; /* the profile store: one thread at a time */
+    uint64_t stamp;             /* of the profiles last read (store_lock) */
     sched *sched;
 };
 
@@ -189,6 +194,9 @@ static int read_profiles(pps_plugin *pp)
     int err, first = 0;
 
     pthread_mutex_lock(&pp->store_lock);
+    /* The stamp before the listing: a change during it is seen next time. */
+    if (pps_profile_store_stamp(&pp->stamp, pp->profiles) < 0)
+        pp->stamp = 0;
     if ((err = pps_profile_store_list(&names, pp->profiles)) < 0) {
         fail_lib(err);
         goto done;
@@ -232,6 +240,24 @@ done:
     free(entries);
     pps_profile_names_free(&names);
     return err < 0 ? err : first;
+}
+
+/* A polling thread, every WATCH_SECONDS: read the profiles again when
+ * the store says something changed. */
+static void watch_profiles(void *payload)
+{
+    pps_plugin *pp = payload;
+    uint64_t now = 0;
+    int changed;
+
+    pthread_mutex_lock(&pp->store_lock);
+    changed =
+        pps_profile_store_stamp(&now, pp->profiles) == 0 && now != pp->stamp;
+    pthread_mutex_unlock(&pp->store_lock);
+    if (changed) {
+        plog(pp, PPS_PLUGIN_LOG_INFO, NULL, "profiles changed: reading them");
+        read_profiles(pp);
+    }
 }
 
 static void plugin_free(pps_plugin *pp)
@@ -312,6 +338,7 @@ int pps_plugin_load(pps_plugin **out, const char *config_dir,
             level_of(pps_config_get(pp->config, "service", "log_level")), pp);
     /* A bad profile is logged and skipped; the others are polled. */
     read_profiles(pp);
+    sched_set_tick(pp->sched, watch_profiles, WATCH_SECONDS);
     *out = pp;
     return 0;
 fail:

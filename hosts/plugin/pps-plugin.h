@@ -199,10 +199,12 @@ PPS_PLUGIN_API int pps_plugin_start(pps_plugin *pp);
  * pps_plugin_start again. */
 PPS_PLUGIN_API int pps_plugin_stop(pps_plugin *pp);
 
-/* Read the profiles again (call it after saving one): new profiles are
- * polled at once, removed ones no more, changed intervals apply from
- * their next poll.  Polls in flight go on.  Returns 0, or the first
- * failure (the profiles that could be read are still used). */
+/* Read the profiles again now: new profiles are polled at once, removed
+ * ones no more, changed intervals apply from their next poll.  Polls in
+ * flight go on.  While started, the module also does this by itself
+ * within 2 seconds of a change in the profile folder; call it after
+ * saving a profile to make it take effect at once.  Returns 0, or the
+ * first failure (the profiles that could be read are still used). */
 PPS_PLUGIN_API int pps_plugin_reload(pps_plugin *pp);
 
 /*

@@ -53,6 +53,9 @@ struct sched {
     unsigned int worker_count, max_parallel;
     sched_poll_fn poll;
     void *payload;
+    sched_tick_fn tick;
+    unsigned int tick_seconds;
+    time_t next_tick;
 };
 
 static job *find(sched *s, const char *name)
@@ -132,10 +135,20 @@ static void *worker(void *arg)
     pthread_mutex_lock(&s->lock);
     while (!s->stop) {
         now = time(NULL);
+        if (s->tick && now >= s->next_tick) {
+            /* One worker at a time: the others see the new next_tick. */
+            s->next_tick = now + (time_t)s->tick_seconds;
+            pthread_mutex_unlock(&s->lock);
+            s->tick(s->payload);
+            pthread_mutex_lock(&s->lock);
+            continue;
+        }
         if ((j = pick(s, now, &wake)) != NULL) {
             run_one(s, j);
             continue;
         }
+        if (s->tick && s->next_tick < wake)
+            wake = s->next_tick;
         until.tv_sec = wake;
         until.tv_nsec = 0;
         pthread_cond_timedwait(&s->changed, &s->lock, &until);
@@ -167,6 +180,15 @@ int sched_new(sched **out, unsigned int max_parallel, sched_poll_fn fn,
     s->payload = payload;
     *out = s;
     return 0;
+}
+
+void sched_set_tick(sched *s, sched_tick_fn fn, unsigned int seconds)
+{
+    pthread_mutex_lock(&s->lock);
+    s->tick = fn;
+    s->tick_seconds = seconds ? seconds : 1;
+    s->next_tick = time(NULL) + (time_t)s->tick_seconds;
+    pthread_mutex_unlock(&s->lock);
 }
 
 void sched_free(sched *s)

@@ -43,6 +43,12 @@ typedef int (*sched_poll_fn)(pps_plugin_profile_status *st, const char *name,
 int sched_new(sched **out, unsigned int max_parallel, sched_poll_fn fn,
               void *payload);
 
+/* While running, call `fn(payload)` about every `seconds` on one worker
+ * with no lock held (it may call sched_update): the plug-in looks for
+ * changed profiles there.  NULL: none. */
+typedef void (*sched_tick_fn)(void *payload);
+void sched_set_tick(sched *s, sched_tick_fn fn, unsigned int seconds);
+
 /* Stop and free; NULL does nothing. */
 void sched_free(sched *s);
 

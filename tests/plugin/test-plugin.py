@@ -140,8 +140,6 @@ def test_start_stop_reload():
     add_profile(conf, "newcomer", "user2@remote.test", "bob", "--interval", "10m")
     seed("user2@remote.test", message("n1", "x@isp.example"))
     bob = len(local("bob"))
-    r = h.cmd("status newcomer")
-    check(r.startswith("err -4"), "unknown before reload")
     h.ok("reload")
     h.wait_for("newcomer", lambda st: int(st["polls"]) >= 1)
     check(len(local("bob")) == bob + 1 and remote_count("user2") == 0, "new profile polled after reload")
@@ -166,6 +164,15 @@ def test_start_stop_reload():
     pps(conf, "profile", "delete", "newcomer")
     h.ok("reload")
     check(h.cmd("status newcomer").startswith("err -4"), "deleted profile dropped on reload")
+    # Saving a profile activates it without a reload: the module watches.
+    add_profile(conf, "saved", "user2@remote.test", "alice", "--interval", "10m")
+    seed("user2@remote.test", message("w1", "x@isp.example"))
+    alice = len(local("alice"))
+    end = time.time() + 15
+    while time.time() < end and not h.cmd("status saved").startswith("ok polls=1"):
+        time.sleep(0.3)
+    check(len(local("alice")) == alice + 1 and remote_count("user2") == 0,
+          "a saved profile is polled within seconds, without reload")
     h.quit()
 
 

@@ -296,6 +296,39 @@ static void test_stop_ends_polls_and_waiters(void **state)
     free(o);
 }
 
+static int ticks;
+static sched *tick_sched;
+
+/* Gets the scheduler's payload (the observed record). */
+static void count_tick(void *payload)
+{
+    sched_entry e[] = {{"c", 600, 1}};
+
+    __atomic_add_fetch(&ticks, 1, __ATOMIC_SEQ_CST);
+    /* No lock is held: updating from here must not deadlock. */
+    assert_non_null(payload);
+    assert_int_equal(sched_update(tick_sched, e, 1), 0);
+}
+
+static void test_tick_runs_unlocked_while_started(void **state)
+{
+    observed *o = observed_new(0);
+    sched *s;
+
+    (void)state;
+    assert_int_equal(sched_new(&s, 2, fake_poll, o), 0);
+    tick_sched = s;
+    sched_set_tick(s, count_tick, 1);
+    sleep_ms(1200);
+    assert_int_equal(__atomic_load_n(&ticks, __ATOMIC_SEQ_CST), 0);
+    assert_int_equal(sched_start(s), 0);
+    sleep_ms(2600);
+    assert_true(__atomic_load_n(&ticks, __ATOMIC_SEQ_CST) >= 2);
+    assert_true(polls_of(o, 2) >= 1); /* "c", added by the tick */
+    sched_free(s);
+    free(o);
+}
+
 static void test_bad_arguments(void **state)
 {
     observed *o = observed_new(0);
@@ -325,6 +358,7 @@ int main(void)
         cmocka_unit_test(test_intervals_and_disabled),
         cmocka_unit_test(test_update_removes_and_adds),
         cmocka_unit_test(test_stop_ends_polls_and_waiters),
+        cmocka_unit_test(test_tick_runs_unlocked_while_started),
         cmocka_unit_test(test_bad_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
