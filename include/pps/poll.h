@@ -137,6 +137,24 @@ PPS_API int pps_poll_run(pps_poll_report *report,
                          const struct pps_profile *profile,
                          const pps_poll_options *opts);
 
+/*
+ * Route the message in memory (`len` bytes; only its header block is
+ * read, up to the profile's header_limit) under `profile`'s policy exactly
+ * as a poll would: opts->deliver (required) answers which local users
+ * exist, opts->config (may be NULL) adds the global aliases; the ledger
+ * is not asked (no duplicate check), so opts->ledger_store may be NULL.
+ * For embedders and bindings that have a profile and a deliverer of their
+ * own (pps_runtime_route does the same from a configuration folder).
+ * *out is a pps_route_result (pps/route.h) the caller frees with
+ * pps_route_result_free().  Returns 0, PPS_ECONFIG (profile not valid),
+ * PPS_ETEMP (a user lookup failed for now), PPS_EINVAL, PPS_ENOMEM.
+ */
+struct pps_route_result;
+PPS_API int pps_poll_route(struct pps_route_result **out,
+                           const struct pps_profile *profile,
+                           const pps_poll_options *opts, const void *message,
+                           size_t len);
+
 /* --- the runtime: what a host makes once from a configuration folder --- */
 
 /*
@@ -206,7 +224,6 @@ PPS_API int pps_runtime_status(struct pps_ledger_status *out, pps_runtime *rt,
  * ledger's duplicate check.  *out is a pps_route_result (pps/route.h) the
  * caller frees with pps_route_result_free().
  */
-struct pps_route_result;
 PPS_API int pps_runtime_route(struct pps_route_result **out, pps_runtime *rt,
                               const struct pps_profile *profile,
                               const void *message, size_t len);

@@ -11,8 +11,13 @@
 
 #include "pps/errors.h"
 #include "pps/log.h"
+#include "platform.h"
 
-#if defined(__GNUC__)
+#if defined(__MINGW32__)
+/* mingw's "printf" is Microsoft's, without %zu; with
+ * __USE_MINGW_ANSI_STDIO the C99 one is used (docs/windows.md). */
+#define PPS__PRINTF(f, a) __attribute__((format(gnu_printf, f, a)))
+#elif defined(__GNUC__)
 #define PPS__PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
 #define PPS__PRINTF(f, a)

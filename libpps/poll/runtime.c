@@ -194,13 +194,38 @@ int pps_runtime_status(pps_ledger_status *out, pps_runtime *rt,
     return err;
 }
 
+int pps_poll_route(pps_route_result **out, const pps_profile *profile,
+                   const pps_poll_options *opts, const void *message,
+                   size_t len)
+{
+    pps_poll_report report = PPS_POLL_REPORT_INIT;
+    pps_poll_options o;
+    poll_ctx ctx;
+    int err;
+
+    if (out)
+        *out = NULL;
+    if (!out || !profile || !opts ||
+        opts->version != PPS_POLL_OPTIONS_VERSION || !opts->deliver ||
+        (!message && len))
+        return pps__error_set(PPS_EINVAL, "pps_poll_route: bad argument");
+    /* The router's duplicate check asks the ledger, which a route of one
+     * message in memory must not touch. */
+    o = *opts;
+    o.ledger_store = NULL;
+    if ((err = pps__poll_ctx_init(&ctx, profile, &o, &report)) == 0 &&
+        (err = pps__poll_policy_init(&ctx)) == 0)
+        err = pps_route_buffer(out, &ctx.policy, message, len,
+                               (size_t)ctx.set.header_limit);
+    pps__poll_policy_free(&ctx);
+    return err;
+}
+
 int pps_runtime_route(pps_route_result **out, pps_runtime *rt,
                       const pps_profile *profile, const void *message,
                       size_t len)
 {
     pps_poll_options o = PPS_POLL_OPTIONS_INIT;
-    pps_poll_report report = PPS_POLL_REPORT_INIT;
-    poll_ctx ctx;
     int err;
 
     if (!out || !rt || !profile || (!message && len))
@@ -208,13 +233,8 @@ int pps_runtime_route(pps_route_result **out, pps_runtime *rt,
     *out = NULL;
     if ((err = pps_runtime_deliver_new(&o.deliver, rt)) < 0)
         return err;
-    o.ledger_store = rt->ledgers;
     o.config = rt->config;
-    if ((err = pps__poll_ctx_init(&ctx, profile, &o, &report)) == 0 &&
-        (err = pps__poll_policy_init(&ctx)) == 0)
-        err = pps_route_buffer(out, &ctx.policy, message, len,
-                               (size_t)ctx.set.header_limit);
-    pps__poll_policy_free(&ctx);
+    err = pps_poll_route(out, profile, &o, message, len);
     pps_deliver_free(o.deliver);
     return err;
 }

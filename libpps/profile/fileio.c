@@ -20,7 +20,7 @@ int pps__read_fd_bounded(char **out, size_t *len, int fd, const char *path,
     if (!buf)
         return pps__error_oom();
     while (used < max + 1) {
-        ssize_t n = read(fd, buf + used, max + 1 - used);
+        ssize_t n = pps__read(fd, buf + used, max + 1 - used);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
