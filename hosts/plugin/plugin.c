@@ -263,7 +263,7 @@ static void watch_profiles(void *payload)
 static void plugin_free(pps_plugin *pp)
 {
     sched_free(pp->sched);
-    pps_ledger_file_store_free(pp->ledgers);
+    pps_ledger_store_free(pp->ledgers);
     pps_profile_store_free(pp->profiles);
     pps_config_free(pp->config);
     pthread_mutex_destroy(&pp->store_lock);
@@ -326,7 +326,7 @@ int pps_plugin_load(pps_plugin **out, const char *config_dir,
 
     if ((err = pps_config_load(&pp->config, config_dir)) < 0 ||
         (err = pps_profile_store_open_dir(&pp->profiles, config_dir)) < 0 ||
-        (err = pps_ledger_file_store_new(
+        (err = pps_ledger_store_open_dir(
              &pp->ledgers,
              pps_config_get(pp->config, "service", "state_dir"))) < 0 ||
         (err = sched_new(&pp->sched, pps_config_max_parallel(pp->config),

@@ -83,7 +83,7 @@ int pps_deliverer_txn_set(pps_deliverer_txn *txn, size_t i,
     return missing("delivery");
 }
 
-int pps_ledger_file_store_new(pps_ledger_store **out, const char *dir)
+int pps_ledger_store_open_dir(pps_ledger_store **out, const char *dir)
 {
     (void)dir;
     if (out)
@@ -91,7 +91,7 @@ int pps_ledger_file_store_new(pps_ledger_store **out, const char *dir)
     return missing("the ledger file store");
 }
 
-void pps_ledger_file_store_free(pps_ledger_store *store)
+void pps_ledger_store_free(pps_ledger_store *store)
 {
     (void)store;
 }

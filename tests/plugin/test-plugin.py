@@ -47,6 +47,13 @@ class Host:
         print("  %s -> %s" % (line, reply))
         return reply
 
+    def temp_failure(self, line):
+        """A poll whose delivery failed temporarily: PPS_ETEMP (-12)."""
+        r = self.cmd(line)
+        check(not r.startswith("ok") and "-12" in r or "could not be delivered now" in r,
+              "%s reports a temporary failure: %s" % (line, r))
+        return r
+
     def ok(self, line):
         r = self.cmd(line)
         check(r.startswith("ok"), "%s: %s" % (line, r))
@@ -191,8 +198,8 @@ def test_temporary_host_failure():
     seed("catchall@remote.test", message("f2", "alice@local.test, bob@local.test"))
     h.ok("fail 1")
     # pps_poll_run counts a temporary delivery failure in failed_temp (the
-    # message is left for the next poll) and still returns 0.
-    h.ok("poll flaky")
+    # message is left for the next poll) and returns PPS_ETEMP.
+    h.temp_failure("poll flaky")
     check(remote_count("user3") == 1 and len(local("alice")) == alice,
           "the message stayed on the remote server, nothing delivered")
     st = h.status("flaky")
@@ -204,7 +211,7 @@ def test_temporary_host_failure():
     check(len(local("alice")) == alice + 1, "exactly once")
     # The same with two recipients of one message.
     h.ok("fail 1")
-    h.ok("poll flakymulti")
+    h.temp_failure("poll flakymulti")
     check(h.status("flakymulti")["failed_temp"] == "1", "two recipients: temporary failure")
     check(remote_count("catchall") == 1 and len(local("bob")) == bob, "kept on the server")
     h.ok("poll flakymulti")
@@ -215,7 +222,7 @@ def test_temporary_host_failure():
     # stays on the server, and the retry reaches only the one that failed.
     seed("catchall@remote.test", message("f3", "alice@local.test, bob@local.test"))
     h.ok("failrcpt bob@local.test 1")
-    h.ok("poll flakymulti")
+    h.temp_failure("poll flakymulti")
     check(len(local("alice")) == alice + 3 and len(local("bob")) == bob + 1 and
           remote_count("catchall") == 1, "partial failure: alice has it, bob not, kept on the server")
     h.ok("poll flakymulti")

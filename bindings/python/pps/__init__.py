@@ -417,7 +417,7 @@ def poll(profile: Profile, deliverer: Deliverer,
     store = ctypes.c_void_p()
     try:
         sd = state_dir if state_dir is not None else config.get("service", "state_dir")
-        _check(_lib.pps_ledger_file_store_new(ctypes.byref(store), _b(sd)))
+        _check(_lib.pps_ledger_store_open_dir(ctypes.byref(store), _b(sd)))
         bridge = _Bridge(deliverer)
         opts = _n.PollOptions()
         _lib.pps_poll_options_init(ctypes.byref(opts))
@@ -440,5 +440,5 @@ def poll(profile: Profile, deliverer: Deliverer,
         if bridge:
             bridge.close()
         if store.value:
-            _lib.pps_ledger_file_store_free(store)
+            _lib.pps_ledger_store_free(store)
         config.close()

@@ -119,8 +119,8 @@ _fn("pps_config_new", c_int, PP, c_char_p)
 _fn("pps_config_get", c_char_p, P, c_char_p, c_char_p)
 _fn("pps_config_free", None, P)
 
-_fn("pps_ledger_file_store_new", c_int, PP, c_char_p)
-_fn("pps_ledger_file_store_free", None, P)
+_fn("pps_ledger_store_open_dir", c_int, PP, c_char_p)
+_fn("pps_ledger_store_free", None, P)
 
 _fn("pps_deliver_new_custom", c_int, PP, POINTER(DelivererClass), P)
 _fn("pps_deliver_free", None, P)

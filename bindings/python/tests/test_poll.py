@@ -122,8 +122,13 @@ def test_temporary_failure_keeps_the_message(tmp_path):
     seed("user1", msg("t", "x@isp.example"))
     d = Memory()
     d.fail = 1
-    r = pps.poll(p, d, state_dir=tmp_path)
-    assert r.failed_temp == 1 and r.deleted == 0 and d.boxes == {}
+    with pytest.raises(pps.Error, match="could not be delivered now"):
+        pps.poll(p, d, state_dir=tmp_path)
+    assert d.boxes == {} and remote_count("user1") == 1
+    d.fail = 1
+    r = pps.poll(p, d, state_dir=tmp_path, raise_on_failure=False)
+    assert r.result == -12 and r.failed_temp == 1 and r.deleted == 0
+    assert d.boxes == {}
     assert remote_count("user1") == 1
     r = pps.poll(p, d, state_dir=tmp_path)
     assert r.delivered == 1 and remote_count("user1") == 0
