@@ -34,7 +34,10 @@
  * permanent one should go to a fallback user or stay on the server, never
  * be dropped silently (docs/delivery.md).
  *
- * Embedders that bring their own deliverer use <pps/deliverer.h>.
+ * A pps_deliver handle runs one transaction at a time and is not
+ * thread-safe: give each polling thread its own (they are cheap; nothing
+ * is opened until begin).  Embedders that bring their own deliverer use
+ * <pps/deliverer.h>.
  */
 #ifndef PPS_DELIVER_H
 #define PPS_DELIVER_H
@@ -53,12 +56,13 @@ typedef struct pps_deliver_options {
     /* "maildir", "lmtp", "smtp", "pipe", "emailarchitect" or "null". */
     const char *method;
 
-    /* maildir: the folder of one user; %u = local user, %d = local
-     * domain, %% = '%'.  E.g. "/var/mail/%d/%u/Maildir". */
+    /* maildir: the folder of one user, absolute; %u = local user, %d =
+     * local domain, %% = '%'.  NULL: "/var/vmail/%d/%u/Maildir". */
     const char *path;
 
     /* lmtp, smtp, emailarchitect: "host:port", "[v6addr]:port", or an
-     * absolute unix socket path.  Default port: 24 lmtp, 25 otherwise. */
+     * absolute unix socket path (port left out: 24 lmtp, 25 otherwise).
+     * NULL: "/run/dovecot/lmtp" for lmtp, else "127.0.0.1:25". */
     const char *server;
 
     /* pipe: the MDA command, e.g. "/usr/lib/dovecot/dovecot-lda -d %u@%d";
@@ -194,10 +198,19 @@ PPS_API const pps_deliver_status *pps_deliver_statuses(const pps_deliver *d,
  * 0 no, -1 cannot tell now (temporary).  maildir: its folder exists;
  * lmtp/smtp/emailarchitect: the server accepts RCPT TO (one short
  * session); pipe and null: always 1 (the MDA decides at delivery).
- * Usable as the routing engine's "user exists" callback.
+ * Usable as the routing engine's "user exists" callback; -1 while a
+ * transaction is open on `d`.
  */
 PPS_API int pps_deliver_user_exists(pps_deliver *d, const char *user,
                                     const char *domain);
+
+/*
+ * The same, shaped as route.h's pps_route_user_exists_fn (payload last,
+ * the pps_deliver handle as payload).  When the routing policy's one
+ * payload also serves other callbacks, call this from your own.
+ */
+PPS_API int pps_deliver_user_exists_cb(const char *user, const char *domain,
+                                       void *deliver);
 
 /* A one-line description such as "lmtp to 127.0.0.1:24" into buf;
  * returns its length, or PPS_ETOOBIG (buf then holds ""). */

@@ -15,6 +15,8 @@
 
 #include "pps/deliverer.h"
 
+#include "deliver/durable.h"
+
 /* --- built-in deliverers ------------------------------------------------ */
 
 typedef struct pps__deliver_builtin {
@@ -57,10 +59,11 @@ int pps__deliver_expand(char *buf, size_t size, const char *tmpl,
 
 /* --- line ends and dot-stuffing (lineconv.c) ----------------------------- */
 
-#define PPS__LC_LF       0x1u /* CR LF -> LF */
-#define PPS__LC_CRLF     0x2u /* bare LF -> CR LF */
-#define PPS__LC_DOTSTUFF 0x4u /* '.' at a line start doubled (RFC 5321 4.5.2) \
-                               */
+#define PPS__LC_LF   0x1u /* CR LF -> LF */
+#define PPS__LC_CRLF 0x2u /* bare LF -> CR LF */
+#define PPS__LC_DOTSTUFF                                 \
+    0x4u /* '.' at a line start doubled (RFC 5321 4.5.2) \
+          */
 
 typedef struct pps__lineconv {
     unsigned int mode;
@@ -84,57 +87,6 @@ size_t pps__lineconv_run(pps__lineconv *c, char *out, const char *in,
  * unfinished last line with CR LF.  out holds 3 bytes; returns the
  * count. */
 size_t pps__lineconv_finish(pps__lineconv *c, char *out);
-
-/* --- durable files (durable.c) ------------------------------------------ */
-
-/* Test seam: every write and fsync of delivered files goes through it. */
-typedef struct pps__deliver_io {
-    ssize_t (*write)(int fd, const void *buf, size_t n);
-    int (*fsync)(int fd);
-} pps__deliver_io;
-
-/* Install `io` (NULL: the system's calls again).  For single-threaded
- * tests only. */
-void pps__deliver_io_set(const pps__deliver_io *io);
-
-/* The Maildir unique name (cr.yp.to/proto/maildir.html):
- * "<sec>.M<usec>P<pid>Q<counter>.<host>", '/' and ':' of the host as
- * \057 and \072.  Unique across threads (an atomic counter) and
- * processes (pid).  Returns the length or PPS_ETOOBIG. */
-int pps__maildir_unique_name(char *buf, size_t size);
-
-#define PPS__PATH_MAX 4096 /* Linux PATH_MAX */
-
-typedef struct pps__durable {
-    int fd;
-    char tmp_path[PPS__PATH_MAX];
-} pps__durable;
-
-/*
- * The one way libpps writes a file that must survive a crash:
- *   pps__durable_create(&f, "/dir/tmp/NAME", mode)  exclusive create
- *   pps__durable_write(&f, data, len) ...            full writes
- *   pps__durable_sync(&f)                            fsync and close
- *   pps__durable_publish(&f, "/dir/new/NAME")        link (else rename),
- *                                                    unlink tmp, fsync dir
- *   pps__durable_discard(&f)                         on any failure
- * Each returns 0 or PPS_EIO (PPS_EEXISTS when the name is taken) with a
- * detail naming the file and the system's words.
- */
-void pps__durable_init(pps__durable *f);
-int pps__durable_create(pps__durable *f, const char *tmp_path, mode_t mode);
-int pps__durable_write(pps__durable *f, const void *data, size_t len);
-int pps__durable_sync(pps__durable *f);
-int pps__durable_publish(pps__durable *f, const char *final_path);
-void pps__durable_discard(pps__durable *f);
-
-/* A second name for an already durable file: link(2) `from` to `to`,
- * then fsync the folder of `to`.  Returns 0, PPS_EIO, or PPS_EUNSUPPORTED
- * when the file system cannot link across (EXDEV, EPERM, EMLINK): copy. */
-int pps__durable_link(const char *from, const char *to);
-
-/* fsync the folder that holds `path`. */
-int pps__durable_sync_parent(const char *path);
 
 /* --- SIGPIPE without touching signal handlers (sigpipe.c) ---------------- */
 

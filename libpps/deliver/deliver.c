@@ -43,6 +43,7 @@ struct pps_deliver {
     pps__lineconv conv;
     char *conv_buf; /* PPS__LINECONV_OUT_MAX(DELIVER_CHUNK) bytes */
     pps_deliverer_txn txn;
+    char *default_sender; /* for begin(sender = NULL); NULL: "" */
     unsigned long long messages;
     unsigned long long bytes;
 };
@@ -360,11 +361,25 @@ int pps_deliver_new(pps_deliver **out, const pps_deliver_options *opts)
             "lmtp, smtp, pipe, emailarchitect, null)",
             pps__quote(q, sizeof(q), opts->method, strlen(opts->method)));
     }
+    if (opts->default_sender &&
+        (strlen(opts->default_sender) > DELIVER_ADDRESS_MAX - 2 ||
+         strpbrk(opts->default_sender, "<>\r\n \t")))
+        return pps__error_set(PPS_ECONFIG,
+                              "[delivery] sender is longer than 254 bytes "
+                              "or holds blanks or brackets");
     if ((err = b->open(&payload, opts)) < 0)
         return err;
-    if ((err = deliver_alloc(out, b->cls, payload)) < 0)
+    if ((err = deliver_alloc(out, b->cls, payload)) < 0) {
         b->cls->free(payload);
-    return err;
+        return err;
+    }
+    if (opts->default_sender && *opts->default_sender &&
+        !((*out)->default_sender = pps__strdup(opts->default_sender))) {
+        pps_deliver_free(*out);
+        *out = NULL;
+        return pps__error_oom();
+    }
+    return 0;
 }
 
 void pps_deliver_free(pps_deliver *d)
@@ -375,6 +390,7 @@ void pps_deliver_free(pps_deliver *d)
     txn_clear(&d->txn);
     if (d->cls->free)
         d->cls->free(d->payload);
+    pps__free(d->default_sender);
     pps__free(d->conv_buf);
     pps__free(d);
 }
@@ -448,7 +464,7 @@ int pps_deliver_begin(pps_deliver *d, const char *sender,
         if ((err = check_rcpt(rcpts[i], i)) < 0)
             return err;
     if (!sender)
-        sender = "";
+        sender = d->default_sender ? d->default_sender : "";
     if (strlen(sender) > DELIVER_ADDRESS_MAX - 2 ||
         strpbrk(sender, "<>\r\n \t"))
         return pps__error_set(PPS_EINVAL,
@@ -534,11 +550,18 @@ const pps_deliver_status *pps_deliver_statuses(const pps_deliver *d,
 int pps_deliver_user_exists(pps_deliver *d, const char *user,
                             const char *domain)
 {
-    if (!d || !user || !domain)
+    /* The check may use the same connection as a transaction would. */
+    if (!d || !user || !domain || d->txn.state == TXN_OPEN)
         return -1;
     if (!d->cls->user_exists)
         return 1;
     return d->cls->user_exists(user, domain, d->payload);
+}
+
+int pps_deliver_user_exists_cb(const char *user, const char *domain,
+                               void *deliver)
+{
+    return pps_deliver_user_exists(deliver, user, domain);
 }
 
 int pps_deliver_describe(const pps_deliver *d, char *buf, size_t size)

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "core/internal.h"
-#include "deliver/deliver-int.h"
+#include "deliver/durable.h"
 
 /* RFC 1035: a host name is at most 253 characters; escaped ('/' and ':'
  * become 4 bytes each) it stays under this. */
@@ -198,6 +198,18 @@ int pps__durable_publish(pps__durable *f, const char *final_path)
     unlink(f->tmp_path);
     f->tmp_path[0] = '\0';
     return 0;
+}
+
+int pps__durable_replace(pps__durable *f, const char *final_path)
+{
+    int err;
+
+    if (f->fd >= 0 && (err = pps__durable_sync(f)) < 0)
+        return err;
+    if (rename(f->tmp_path, final_path) != 0)
+        return io_error("cannot rename to", final_path, errno);
+    f->tmp_path[0] = '\0';
+    return pps__durable_sync_parent(final_path);
 }
 
 void pps__durable_discard(pps__durable *f)

@@ -21,6 +21,9 @@
 #include "core/internal.h"
 #include "deliver/deliver-int.h"
 
+/* The default of [delivery] path (docs/pps.conf.5). */
+#define MAILDIR_DEFAULT_PATH "/var/vmail/%d/%u/Maildir"
+
 /* Copies are made this many bytes at a time. */
 #define MAILDIR_COPY_CHUNK 65536
 
@@ -324,23 +327,20 @@ static int maildir_open(void **payload, const pps_deliver_options *o)
     char probe[PPS__PATH_MAX];
     maildir *m;
     int err;
+    const char *path = o->path && *o->path ? o->path : MAILDIR_DEFAULT_PATH;
 
     *payload = NULL;
-    if (!o->path || !*o->path)
+    if (path[0] != '/')
         return pps__error_set(PPS_ECONFIG,
-                              "[delivery] method maildir needs path, e.g. "
-                              "/var/mail/%%d/%%u/Maildir");
-    if (o->path[0] != '/')
-        return pps__error_set(
-            PPS_ECONFIG, "[delivery] path \"%s\" must be absolute", o->path);
-    /* Check the template once, with the longest names we accept. */
-    if ((err = pps__deliver_expand(probe, sizeof(probe) - 600, o->path, "u",
+                              "[delivery] path \"%s\" must be absolute", path);
+    /* Check the template once (room left for long names). */
+    if ((err = pps__deliver_expand(probe, sizeof(probe) - 600, path, "u",
                                    "d")) < 0)
         return err == PPS_ETOOBIG ? PPS_ECONFIG : err;
     if (!(m = pps__calloc(1, sizeof(*m))))
         return pps__error_oom();
     pps__durable_init(&m->file);
-    if (!(m->tmpl = pps__strdup(o->path))) {
+    if (!(m->tmpl = pps__strdup(path))) {
         pps__free(m);
         return pps__error_oom();
     }

@@ -353,9 +353,18 @@ int pps__conn_starttls(pps__conn *c, const char *ca_file,
     if (!(c->ssl = SSL_new(c->ctx)) || SSL_set_fd(c->ssl, c->fd) != 1)
         return pps__error_set(PPS_ETLS, "TLS: cannot make a session");
     if (server_name && *server_name) {
-        SSL_set_tlsext_host_name(c->ssl, server_name);
-        if (!no_verify && SSL_set1_host(c->ssl, server_name) != 1)
-            return pps__error_set(PPS_ETLS, "TLS: bad server name");
+        unsigned char ip[16];
+        int is_ip = inet_pton(AF_INET, server_name, ip) == 1 ||
+                    inet_pton(AF_INET6, server_name, ip) == 1;
+        /* RFC 6066 3: no address literals in SNI; an address is checked
+         * against the certificate's IP SANs instead of its names. */
+        if (!is_ip)
+            SSL_set_tlsext_host_name(c->ssl, server_name);
+        if (!no_verify && (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(
+                                       SSL_get0_param(c->ssl), server_name)
+                                 : SSL_set1_host(c->ssl, server_name)) != 1)
+            return pps__error_set(PPS_ETLS, "TLS: bad server name %s",
+                                  server_name);
     }
     for (;;) {
         pps__sigpipe sp;

@@ -397,8 +397,8 @@ static void result(pipe_d *p, pps_deliverer_txn *txn, size_t i)
     } else if (WIFSIGNALED(k->status)) {
         reply = 128 + WTERMSIG(k->status);
         pps__snprintf(text, sizeof(text),
-                      "the delivery command was killed by signal %d: %s",
-                      WTERMSIG(k->status), k->line);
+                      "the delivery command was killed by signal %d%s%s",
+                      WTERMSIG(k->status), k->line[0] ? ": " : "", k->line);
     } else {
         reply = WEXITSTATUS(k->status);
         if (reply == 0) {
@@ -411,8 +411,8 @@ static void result(pipe_d *p, pps_deliverer_txn *txn, size_t i)
                 code = PPS_EPERM;
             }
             pps__snprintf(text, sizeof(text),
-                          "the delivery command exited with %d: %s", reply,
-                          k->line);
+                          "the delivery command exited with %d%s%s", reply,
+                          k->line[0] ? ": " : "", k->line);
         }
     }
     pps_deliverer_txn_set(txn, i, o, code, reply, text, strlen(text));

@@ -46,6 +46,7 @@ typedef struct smtp_variant {
     int lmtp;
     int null_sender_unless_auth; /* EmailArchitect's "prevent faking" */
     unsigned int port;
+    const char *default_server; /* as docs/pps.conf.5 */
 } smtp_variant;
 
 typedef enum smtp_state {
@@ -746,16 +747,13 @@ static int smtp_open(void **payload, const pps_deliver_options *o,
     smtp *s;
     char host[256];
     int err;
+    const char *server =
+        o->server && *o->server ? o->server : v->default_server;
 
     *payload = NULL;
-    if (!o->server || !*o->server)
+    if (strpbrk(server, " \t\r\n"))
         return pps__error_set(PPS_ECONFIG,
-                              "[delivery] method %s needs server (host:port "
-                              "or a socket path)",
-                              v->name);
-    if (strpbrk(o->server, " \t\r\n"))
-        return pps__error_set(
-            PPS_ECONFIG, "[delivery] server \"%s\" holds a blank", o->server);
+                              "[delivery] server \"%s\" holds a blank", server);
     if (o->username && o->password &&
         (strlen(o->username) > SMTP_CRED_MAX ||
          strlen(o->password) > SMTP_CRED_MAX || strpbrk(o->username, "\r\n") ||
@@ -770,7 +768,7 @@ static int smtp_open(void **payload, const pps_deliver_options *o,
     if (gethostname(host, sizeof(host) - 1) != 0 || !host[0])
         pps__snprintf(host, sizeof(host), "localhost");
     host[sizeof(host) - 1] = '\0';
-    if ((err = dup_opt(&s->server, o->server)) < 0 ||
+    if ((err = dup_opt(&s->server, server)) < 0 ||
         (err = dup_opt(&s->helo, o->helo_name ? o->helo_name : host)) < 0 ||
         (err = dup_opt(&s->ca_file, o->tls_ca_file)) < 0 ||
         (err = dup_opt(&s->tls_name, o->tls_server_name)) < 0)
@@ -811,9 +809,12 @@ fail:
     return err;
 }
 
-static const smtp_variant lmtp_variant = {"lmtp", "LMTP", 1, 0, 24};
-static const smtp_variant smtp_variant_ = {"smtp", "SMTP", 0, 0, 25};
-static const smtp_variant ea_variant = {"emailarchitect", "SMTP", 0, 1, 25};
+static const smtp_variant lmtp_variant = {"lmtp", "LMTP", 1,
+                                          0,      24,     "/run/dovecot/lmtp"};
+static const smtp_variant smtp_variant_ = {"smtp", "SMTP", 0,
+                                           0,      25,     "127.0.0.1:25"};
+static const smtp_variant ea_variant = {"emailarchitect", "SMTP", 0, 1, 25,
+                                        "127.0.0.1:25"};
 
 static int lmtp_open(void **payload, const pps_deliver_options *o)
 {

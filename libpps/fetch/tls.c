@@ -463,10 +463,30 @@ static int certificate_refused(SSL *ssl, long result, const char *host,
                           fp_text, verify_hint(result));
 }
 
+/* The peer hung up or reset during the handshake.  OpenSSL reports it as
+ * a system error or, depending on timing, as a failed handshake with no
+ * TLS reason (or "unexpected EOF"): all are the network, not TLS. */
+static int closed_during_handshake(const char *host, unsigned int port,
+                                   int sys_errno)
+{
+    char errbuf[128];
+
+    if (sys_errno == 0)
+        return pps__error_set(PPS_ENET,
+                              "%s port %u closed the connection during "
+                              "the TLS handshake",
+                              host, port);
+    return pps__error_set(PPS_ENET,
+                          "connection to %s port %u failed during the "
+                          "TLS handshake: %s",
+                          host, port,
+                          pps__strerror(sys_errno, errbuf, sizeof(errbuf)));
+}
+
 static int handshake_failed(SSL *ssl, int ssl_err, const pps__tls *tls,
                             const char *host, unsigned int port)
 {
-    char reason[TLS_REASON_MAX], errbuf[128];
+    char reason[TLS_REASON_MAX];
     long result = SSL_get_verify_result(ssl);
     unsigned long code = 0;
     int sys_errno = errno;
@@ -475,19 +495,16 @@ static int handshake_failed(SSL *ssl, int ssl_err, const pps__tls *tls,
         return certificate_refused(ssl, result, host, port);
     if (ssl_err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
         ERR_clear_error();
-        if (sys_errno == 0)
-            return pps__error_set(PPS_ENET,
-                                  "%s port %u closed the connection during "
-                                  "the TLS handshake",
-                                  host, port);
-        return pps__error_set(PPS_ENET,
-                              "connection to %s port %u failed during the "
-                              "TLS handshake: %s",
-                              host, port,
-                              pps__strerror(sys_errno, errbuf, sizeof(errbuf)));
+        return closed_during_handshake(host, port, sys_errno);
     }
     openssl_reason(reason, sizeof(reason), &code);
+    if (code == 0) /* no TLS-level reason: see closed_during_handshake */
+        return closed_during_handshake(host, port, sys_errno);
     switch (ERR_GET_REASON(code)) {
+#ifdef SSL_R_UNEXPECTED_EOF_WHILE_READING
+    case SSL_R_UNEXPECTED_EOF_WHILE_READING:
+        return closed_during_handshake(host, port, 0);
+#endif
     case SSL_R_WRONG_VERSION_NUMBER:
     case SSL_R_PACKET_LENGTH_TOO_LONG:
         return pps__error_set(PPS_ETLS,

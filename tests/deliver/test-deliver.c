@@ -6,6 +6,7 @@
 #include "../helpers/pps-test.h"
 
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include "core/internal.h"
 #include "pps/deliver.h"
@@ -292,6 +293,53 @@ static void test_return_path(void **state)
     }
 }
 
+/* The same for Maildir: real files, every path through begin/commit. */
+static void test_alloc_failures_maildir(void **state)
+{
+    char root[64], path[160], tmpl[128];
+    const char *rcpts[] = {"alice@local.test", "bob@local.test",
+                           "carol@local.test"};
+    long n;
+    int done = 0;
+
+    (void)state;
+    snprintf(root, sizeof(root), "/tmp/pps-alloc-XXXXXX");
+    assert_non_null(mkdtemp(root));
+    snprintf(path, sizeof(path), "%s/alice", root);
+    mkdir(path, 0700);
+    snprintf(path, sizeof(path), "%s/bob", root);
+    mkdir(path, 0700);
+    snprintf(tmpl, sizeof(tmpl), "%s/%%u", root);
+    for (n = 0; n < 200 && !done; n++) {
+        pps_deliver_options o = PPS_DELIVER_OPTIONS_INIT;
+        pps_deliver *d = NULL;
+        int rc;
+        o.method = "maildir";
+        o.path = tmpl;
+        pps__alloc_fail_after(n);
+        rc = pps_deliver_new(&d, &o);
+        if (rc == 0) {
+            rc = pps_deliver_begin(d, "s@x", rcpts, 3, NULL, 0);
+            if (rc == 0)
+                rc = pps_deliver_write(d, "A: b\r\n\r\nc\r\n", 11);
+            if (rc == 0)
+                rc = pps_deliver_commit(d);
+            /* carol has no folder: EPERM is the full success here. */
+            done =
+                rc == PPS_EPERM && pps_deliver_statuses(d, NULL)[1].outcome ==
+                                       PPS_DELIVER_DELIVERED;
+        }
+        pps__alloc_fail_after(-1);
+        if (!done && rc != PPS_ENOMEM && rc != PPS_ETEMP)
+            fail_msg("failing allocation %ld: rc %d: %s", n, rc,
+                     pps_error_last()->message);
+        pps_deliver_free(d);
+    }
+    assert_true(done);
+    snprintf(path, sizeof(path), "rm -rf '%s'", root);
+    assert_int_equal(system(path), 0);
+}
+
 /* Every allocation failing in turn: clean errors, no leaks (ASan). */
 static void test_alloc_failures(void **state)
 {
@@ -329,6 +377,7 @@ int main(void)
         cmocka_unit_test(test_null_deliverer),
         cmocka_unit_test(test_return_path),
         cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_alloc_failures_maildir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

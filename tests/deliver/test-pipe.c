@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -105,7 +106,8 @@ static void assert_no_children(void)
 static void test_outcomes(void **state)
 {
     const char *rcpts[] = {"ok1@local.test", "temp1@local.test",
-                           "perm1@local.test", "sig1@local.test"};
+                           "perm1@local.test", "sig1@local.test",
+                           "other@local.test"};
     char command[256];
     const pps_deliver_status *st;
     pps_deliver *d;
@@ -115,7 +117,7 @@ static void test_outcomes(void **state)
     (void)state;
     snprintf(command, sizeof(command), "%s %%u@%%d", mda);
     d = new_pipe(command, 0, 10000);
-    assert_int_equal(pps_deliver_begin(d, "", rcpts, 4, NULL, 0), 0);
+    assert_int_equal(pps_deliver_begin(d, "", rcpts, 5, NULL, 0), 0);
     assert_int_equal(pps_deliver_write(d, MSG, strlen(MSG)), 0);
     assert_int_equal(pps_deliver_commit(d), PPS_ETEMP);
     st = pps_deliver_statuses(d, NULL);
@@ -141,6 +143,11 @@ static void test_outcomes(void **state)
     assert_int_equal(st[3].outcome, PPS_DELIVER_TEMPFAIL);
     assert_int_equal(st[3].reply, 128 + 9);
     assert_non_null(strstr(st[3].text, "signal 9"));
+
+    /* Plain exit 1, nothing printed. */
+    assert_int_equal(st[4].outcome, PPS_DELIVER_PERMFAIL);
+    assert_int_equal(st[4].reply, 1);
+    assert_string_equal(st[4].text, "the delivery command exited with 1");
     pps_deliver_free(d);
     assert_no_children();
 }
@@ -321,6 +328,29 @@ static void test_bad_settings(void **state)
     }
 }
 
+/* Open file descriptors of this process: a leak shows up as growth. */
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    int n = 0;
+
+    if (!d)
+        return -1;
+    while ((e = readdir(d)))
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+static int fds_at_start;
+
+static void test_no_fd_leak(void **state)
+{
+    (void)state;
+    assert_int_equal(count_fds(), fds_at_start);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -331,9 +361,11 @@ int main(void)
         cmocka_unit_test(test_cannot_run),
         cmocka_unit_test(test_argv_and_shell),
         cmocka_unit_test(test_bad_settings),
+        cmocka_unit_test(test_no_fd_leak),
     };
 
     /* SIGPIPE at its default: one leaking through would kill us. */
     signal(SIGPIPE, SIG_DFL);
+    fds_at_start = count_fds();
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -91,6 +91,34 @@ static void test_cases(void **state)
     free(r);
 }
 
+/* One byte at a time: the same result as any split. */
+static void test_byte_by_byte(void **state)
+{
+    pps__reply *r = malloc(sizeof(*r));
+    size_t i, k;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const reply_case *c = &cases[i];
+        size_t len = case_len(c), taken = 0;
+        int rc = 0;
+        pps__reply_init(r);
+        for (k = 0; k < len && rc == 0; k++) {
+            char *one = pps_test_exact_copy(c->in + k, 1);
+            size_t used = 0;
+            rc = pps__reply_feed(r, one, 1, &used);
+            taken += used;
+            free(one);
+        }
+        if (rc != c->rc)
+            fail_msg("row %zu: rc %d, expected %d", i, rc, c->rc);
+        if (rc == 1 && (r->code != c->code || strcmp(r->text, c->text) ||
+                        taken != c->used))
+            fail_msg("row %zu: %d \"%s\" used %zu", i, r->code, r->text, taken);
+    }
+    free(r);
+}
+
 static void test_long_line_truncated(void **state)
 {
     size_t len = PPS__REPLY_LINE_MAX * 3 + 6;
@@ -153,6 +181,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cases),
+        cmocka_unit_test(test_byte_by_byte),
         cmocka_unit_test(test_long_line_truncated),
         cmocka_unit_test(test_too_many_lines),
         cmocka_unit_test(test_text_capped),

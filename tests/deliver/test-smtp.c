@@ -6,6 +6,7 @@
 #include "../helpers/pps-test.h"
 
 #include <signal.h>
+#include <dirent.h>
 #include <stdio.h>
 
 #include "pps/deliver.h"
@@ -342,6 +343,7 @@ static void test_prepend(void **state)
     (void)state;
     peer_start(&peer, script);
     set_options(&o, "lmtp", peer.path, 0);
+    o.default_sender = "pps@local.test"; /* begin's NULL sender */
     assert_int_equal(pps_deliver_new(&d, &o), 0);
     assert_int_equal(pps_deliver_begin(d, NULL, &rcpt, 1, trace, strlen(trace)),
                      0);
@@ -349,7 +351,8 @@ static void test_prepend(void **state)
     assert_int_equal(pps_deliver_commit(d), 0);
     peer_join(&peer);
     assert_string_equal(peer.transcript,
-                        LHLO_T "MAIL FROM:<> BODY=8BITMIME\n" RA_T "DATA\n"
+                        LHLO_T "MAIL FROM:<pps@local.test> BODY=8BITMIME\n" RA_T
+                               "DATA\n"
                                "Received: from pop.remote.test\n"
                                "\tby pps; now\n" MSG_T "QUIT\n");
     pps_deliver_free(d);
@@ -485,8 +488,6 @@ static void test_bad_settings(void **state)
     static const struct {
         const char *method, *server, *user, *hint;
     } rows[] = {
-        {"lmtp", NULL, NULL, "needs server"},
-        {"lmtp", "", NULL, "needs server"},
         {"smtp", "host name:25", NULL, "blank"},
         {"smtp", "[::1:25", NULL, "']'"},
         {"lmtp", "/run/x", "alice", "no starttls or username"},
@@ -535,6 +536,41 @@ static void test_describe(void **state)
     assert_int_equal(pps_deliver_describe(d, buf, 5), PPS_ETOOBIG);
     assert_string_equal(buf, "");
     pps_deliver_free(d);
+
+    /* The defaults of docs/pps.conf.5. */
+    set_options(&o, "lmtp", NULL, 0);
+    assert_int_equal(pps_deliver_new(&d, &o), 0);
+    assert_true(pps_deliver_describe(d, buf, sizeof(buf)) > 0);
+    assert_string_equal(buf, "lmtp to /run/dovecot/lmtp");
+    pps_deliver_free(d);
+    set_options(&o, "emailarchitect", "", 0);
+    assert_int_equal(pps_deliver_new(&d, &o), 0);
+    assert_true(pps_deliver_describe(d, buf, sizeof(buf)) > 0);
+    assert_string_equal(buf, "emailarchitect to 127.0.0.1:25");
+    pps_deliver_free(d);
+}
+
+/* Open file descriptors of this process: a leak shows up as growth. */
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    int n = 0;
+
+    if (!d)
+        return -1;
+    while ((e = readdir(d)))
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+static int fds_at_start;
+
+static void test_no_fd_leak(void **state)
+{
+    (void)state;
+    assert_int_equal(count_fds(), fds_at_start);
 }
 
 int main(void)
@@ -548,10 +584,12 @@ int main(void)
         cmocka_unit_test(test_no_server),
         cmocka_unit_test(test_bad_settings),
         cmocka_unit_test(test_describe),
+        cmocka_unit_test(test_no_fd_leak),
     };
 
     /* A SIGPIPE would kill the test: prove the library never lets one
      * through by keeping the default action. */
     signal(SIGPIPE, SIG_DFL);
+    fds_at_start = count_fds();
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -592,12 +592,15 @@ static void test_peer_closes_during_handshake(void **state)
     pps_transport *t = NULL;
     pps_server_address a;
     test_peer p;
+    int rc;
 
     (void)state;
     assert_int_equal(pps_transport_tcp_new(&t, &o), 0);
     assert_int_equal(test_peer_start(&p, AF_INET, serve_close, NULL), 0);
     a = address("127.0.0.1", p.port, 1);
-    assert_int_equal(t->connect(t, &a, LONG_TIMEOUT_MS), PPS_ENET);
+    rc = t->connect(t, &a, LONG_TIMEOUT_MS);
+    if (rc != PPS_ENET)
+        fail_msg("connect gave %d: %s", rc, pps_error_last()->message);
     assert_message_has("during the TLS handshake");
     assert_message_has("127.0.0.1 port");
     assert_int_equal(t->is_tls(t), 0);

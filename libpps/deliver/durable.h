@@ -1,0 +1,71 @@
+/*
+ * libpps/deliver/durable.h - the one way libpps makes a file durable.
+ *
+ * Used by the Maildir deliverer, and meant for every part that writes a
+ * file that must survive a crash (the ledger, the profile store): unique
+ * temporary name, write, fsync, link (else rename) to the final name,
+ * fsync the folder.  Writes and fsyncs go through a seam that tests use
+ * to inject a full disk or a failing fsync.
+ */
+#ifndef PPS_DELIVER_DURABLE_H
+#define PPS_DELIVER_DURABLE_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Test seam: every write and fsync of delivered files goes through it. */
+typedef struct pps__deliver_io {
+    ssize_t (*write)(int fd, const void *buf, size_t n);
+    int (*fsync)(int fd);
+} pps__deliver_io;
+
+/* Install `io` (NULL: the system's calls again).  For single-threaded
+ * tests only. */
+void pps__deliver_io_set(const pps__deliver_io *io);
+
+/* The Maildir unique name (cr.yp.to/proto/maildir.html):
+ * "<sec>.M<usec>P<pid>Q<counter>.<host>", '/' and ':' of the host as
+ * \057 and \072.  Unique across threads (an atomic counter) and
+ * processes (pid).  Returns the length or PPS_ETOOBIG. */
+int pps__maildir_unique_name(char *buf, size_t size);
+
+#define PPS__PATH_MAX 4096 /* Linux PATH_MAX */
+
+typedef struct pps__durable {
+    int fd;
+    char tmp_path[PPS__PATH_MAX];
+} pps__durable;
+
+/*
+ * The one way libpps writes a file that must survive a crash:
+ *   pps__durable_create(&f, "/dir/tmp/NAME", mode)  exclusive create
+ *   pps__durable_write(&f, data, len) ...            full writes
+ *   pps__durable_sync(&f)                            fsync and close
+ *   pps__durable_publish(&f, "/dir/new/NAME")        link (else rename),
+ *                                                    unlink tmp, fsync dir
+ *   (or pps__durable_replace: rename over the old file)
+ *   pps__durable_discard(&f)                         on any failure
+ * Each returns 0 or PPS_EIO (PPS_EEXISTS when the name is taken) with a
+ * detail naming the file and the system's words.
+ */
+void pps__durable_init(pps__durable *f);
+int pps__durable_create(pps__durable *f, const char *tmp_path, mode_t mode);
+int pps__durable_write(pps__durable *f, const void *data, size_t len);
+int pps__durable_sync(pps__durable *f);
+int pps__durable_publish(pps__durable *f, const char *final_path);
+/* As publish, but rename(2) over final_path, replacing what is there
+ * atomically: for state files (ledger, profiles), not for mail. */
+int pps__durable_replace(pps__durable *f, const char *final_path);
+void pps__durable_discard(pps__durable *f);
+
+/* A second name for an already durable file: link(2) `from` to `to`,
+ * then fsync the folder of `to` (when that fails, the new name is
+ * removed again: a retry must not make a second copy).  Returns 0,
+ * PPS_EIO, or PPS_EUNSUPPORTED when the file system cannot link there
+ * (EXDEV, EPERM, EMLINK): copy instead. */
+int pps__durable_link(const char *from, const char *to);
+
+/* fsync the folder that holds `path`. */
+int pps__durable_sync_parent(const char *path);
+
+#endif /* PPS_DELIVER_DURABLE_H */
