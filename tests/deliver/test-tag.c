@@ -221,19 +221,17 @@ static void test_untagged_unchanged(void **state)
 
 static void test_bad_tags_refused(void **state)
 {
-    static const char
-        *const bad[] =
-            {
-                "",
-                "0123456789abcde",                  /* 15 */
-                "0123456789abcdeg0123456789abcdef", /* 'g' */
-                "0123456789abcdef/123456789abcdef", /* '/' */
-                "0123456789abcdef.123456789abcdef", /* '.' */
-                "0123456789abcdef:2,S56789abcdef",  /* ':' */
-                "../../../../etc/passwd0123456789",
-                "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd"
-                "ef0", /* 65 */
-            };
+    static const char *const bad[] = {
+        "",
+        "0123456789abcde",                  /* 15 */
+        "0123456789abcdeg0123456789abcdef", /* 'g' */
+        "0123456789abcdef/123456789abcdef", /* '/' */
+        "0123456789abcdef.123456789abcdef", /* '.' */
+        "0123456789abcdef:2,S56789abcdef",  /* ':' */
+        "../../../../etc/passwd0123456789",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd"
+        "ef0", /* 65 */
+    };
     const char *rcpts[] = {"alice@local.test"};
     char dir[256];
     size_t i;
