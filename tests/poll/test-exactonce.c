@@ -29,6 +29,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "deliver/durable.h"
 #include "pps/deliver.h"
 #include "pps/deliverer.h"
 #include "pps/errors.h"
@@ -44,10 +45,14 @@
 #define UID1  "uid-0001"
 #define BODY1 \
     "From: s@remote.test\r\nTo: a@remote.test\r\nSubject: one\r\n\r\nbody\r\n"
+#define BODY2                                                         \
+    "From: s@remote.test\r\nTo: alice@local.test, bob@local.test\r\n" \
+    "Subject: two\r\n\r\nbody\r\n"
 
 static char root[64];
 static char maildir_tmpl[128];
 static char state_dir[128];
+static int distribute; /* the profile spreads catch-all mail */
 
 /* --- a fake POP3 server as a transport ----------------------------------- */
 
@@ -290,13 +295,16 @@ static int setup(void **state)
     char cmd[512];
 
     (void)state;
+    distribute = 0;
     snprintf(root, sizeof(root), "/tmp/pps-exactonce-XXXXXX");
     assert_non_null(mkdtemp(root));
     snprintf(maildir_tmpl, sizeof(maildir_tmpl), "%s/mail/%%d/%%u/Maildir",
              root);
     snprintf(state_dir, sizeof(state_dir), "%s/state", root);
-    snprintf(cmd, sizeof(cmd), "mkdir -p '%s/mail/local.test/alice/Maildir'",
-             root);
+    snprintf(cmd, sizeof(cmd),
+             "mkdir -p '%s/mail/local.test/alice/Maildir' "
+             "'%s/mail/local.test/bob/Maildir'",
+             root, root);
     assert_int_equal(system(cmd), 0);
     return 0;
 }
@@ -333,6 +341,8 @@ static pps_profile *new_profile(void)
     assert_int_equal(pps_profile_set(p, "password", "not-a-secret"), 0);
     assert_int_equal(pps_profile_set(p, "local_user", "alice"), 0);
     assert_int_equal(pps_profile_set(p, "local_domain", "local.test"), 0);
+    if (distribute)
+        assert_int_equal(pps_profile_set(p, "distribute", "yes"), 0);
     if (pps_profile_validate(p) != 0)
         fail_msg("profile: %s", pps_error_last()->message);
     return p;
@@ -672,6 +682,119 @@ static void test_blind_deliverer_delivers_again(void **state)
     free(f.out);
 }
 
+/* --- a kill at every fsync of the Maildir commit -------------------------- */
+
+static int kill_target; /* the fsync call to die at (1 = first) */
+static int kill_before; /* 1: before it, 0: right after it */
+static int fsync_calls;
+
+static int killing_fsync(int fd)
+{
+    int rc;
+
+    if (++fsync_calls == kill_target && kill_before)
+        raise(SIGKILL);
+    rc = fsync(fd);
+    if (fsync_calls == kill_target)
+        raise(SIGKILL);
+    return rc;
+}
+
+static const pps__deliver_io killing_io = {write, killing_fsync};
+
+static void reset_dirs(void)
+{
+    char cmd[600];
+
+    snprintf(cmd, sizeof(cmd),
+             "rm -rf '%s/state' '%s/mail' && "
+             "mkdir -p '%s/mail/local.test/alice/Maildir' "
+             "'%s/mail/local.test/bob/Maildir'",
+             root, root, root, root);
+    assert_int_equal(system(cmd), 0);
+}
+
+/*
+ * Two recipients (one file, a hard link for the second): kill the poll
+ * before and after each fsync of the Maildir deliverer in turn, then
+ * rerun.  Every run must end with exactly one copy per recipient.  The
+ * sweep ends when a child runs out of fsyncs to die at.
+ */
+static void test_kill_at_every_maildir_fsync(void **state)
+{
+    int target, before, window = 0, points = 0;
+
+    (void)state;
+    distribute = 1;
+    for (target = 1; target < 50; target++) {
+        int survived = 0;
+        for (before = 1; before >= 0; before--) {
+            pps_poll_report r = PPS_POLL_REPORT_INIT;
+            fake_pop3 f;
+            pps_transport t;
+            pps_deliver *d;
+            pid_t pid;
+            int status = 0, err;
+
+            reset_dirs();
+            pid = fork();
+            assert_true(pid >= 0);
+            if (pid == 0) {
+                pps_poll_report cr = PPS_POLL_REPORT_INIT;
+                fake_pop3 cf;
+                pps_transport ct;
+                pps_deliver *cd = new_maildir();
+                kill_target = target;
+                kill_before = before;
+                fsync_calls = 0;
+                pps__deliver_io_set(&killing_io);
+                fake_init(&cf, &ct);
+                fake_add(&cf, UID1, BODY2);
+                _exit(run_poll(&cf, &ct, cd, &cr) == 0 ? 0 : 1);
+            }
+            assert_int_equal(waitpid(pid, &status, 0), pid);
+            if (WIFEXITED(status)) {
+                if (WEXITSTATUS(status) != 0)
+                    fail_msg("fsync %d: the child's poll failed", target);
+                survived = 1;
+                break;
+            }
+            assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+            points++;
+            if (rcpt_state(UID1, "alice@local.test") ==
+                    PPS_LEDGER_RCPT_IN_DOUBT &&
+                delivered_files("alice") + delivered_files("bob") > 0)
+                window++; /* killed inside the window */
+
+            d = new_maildir();
+            fake_init(&f, &t);
+            fake_add(&f, UID1, BODY2);
+            err = run_poll(&f, &t, d, &r);
+            if (err != 0)
+                fail_msg("fsync %d (%s): rerun: %s", target,
+                         before ? "before" : "after", r.text);
+            if (delivered_files("alice") != 1 || delivered_files("bob") != 1)
+                fail_msg("fsync %d (%s): alice has %d, bob %d copies", target,
+                         before ? "before" : "after", delivered_files("alice"),
+                         delivered_files("bob"));
+            assert_int_equal(rcpt_state(UID1, "alice@local.test"),
+                             PPS_LEDGER_RCPT_DELIVERED);
+            assert_int_equal(rcpt_state(UID1, "bob@local.test"),
+                             PPS_LEDGER_RCPT_DELIVERED);
+            assert_int_equal(f.deleted[0], 1);
+            pps_deliver_free(d);
+            free(f.out);
+        }
+        if (survived)
+            break;
+    }
+    /* file, bob's link, alice's name: 3 fsyncs, 2 ways each. */
+    print_message("%d kill points, %d of them in the window\n", points,
+                  window);
+    if (points < 6 || window < 3)
+        fail_msg("only %d kill points, %d in the window", points, window);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -684,6 +807,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_killed_at_begin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_blind_deliverer_delivers_again,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kill_at_every_maildir_fsync, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
