@@ -29,6 +29,14 @@
  * has its final status; pps_deliver_abort() ends a transaction early
  * (nothing delivered that was not already reported delivered).
  *
+ * Crash recovery: pps_deliver_begin_tagged() gives each recipient a
+ * delivery tag that is the same in every run (the ledger's
+ * pps_ledger_delivery_tag); maildir keeps it in the file name.  After a
+ * crash between "delivered" and "recorded", pps_deliver_find(d, rcpt,
+ * tag) tells whether the message got there (maildir: exactly once); the
+ * other methods cannot tell, and the caller delivers again (at least
+ * once; docs/delivery.md, "Exactly once across a crash").
+ *
  * What to do with failures is the caller's policy: a temporary failure
  * should leave the message on the remote server for the next poll; a
  * permanent one should go to a fallback user or stay on the server, never
