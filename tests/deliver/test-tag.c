@@ -229,8 +229,7 @@ static void test_bad_tags_refused(void **state)
         "0123456789abcdef.123456789abcdef", /* '.' */
         "0123456789abcdef:2,S56789abcdef",  /* ':' */
         "../../../../etc/passwd0123456789",
-        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd"
-        "ef0", /* 65 */
+        TAG_A TAG_B "0", /* 65 */
     };
     const char *rcpts[] = {"alice@local.test"};
     char dir[256];
