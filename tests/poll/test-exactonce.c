@@ -789,8 +789,7 @@ static void test_kill_at_every_maildir_fsync(void **state)
             break;
     }
     /* file, bob's link, alice's name: 3 fsyncs, 2 ways each. */
-    print_message("%d kill points, %d of them in the window\n", points,
-                  window);
+    print_message("%d kill points, %d of them in the window\n", points, window);
     if (points < 6 || window < 3)
         fail_msg("only %d kill points, %d in the window", points, window);
 }
