@@ -29,6 +29,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/internal.h"
 #include "deliver/durable.h"
 #include "pps/deliver.h"
 #include "pps/deliverer.h"
@@ -363,6 +364,10 @@ static void capture(pps_log_level level, const char *profile, const char *msg,
         log_len += (size_t)n;
 }
 
+/* The allocation pps_poll_run fails at (pps__alloc_fail_after); -1 none. */
+static long poll_fail_after = -1;
+static int poll_reached_failure; /* the last poll ran out */
+
 /* One poll of the fake server into `d`; returns pps_poll_run's result. */
 static int run_poll(fake_pop3 *f, pps_transport *t, pps_deliver *d,
                     pps_poll_report *r)
@@ -382,7 +387,15 @@ static int run_poll(fake_pop3 *f, pps_transport *t, pps_deliver *d,
     log_len = 0;
     log_text[0] = '\0';
     pps_log_set(capture, PPS_LOG_WARN, NULL);
+    pps__alloc_fail_after(poll_fail_after);
     err = pps_poll_run(r, p, &o);
+    if (poll_fail_after >= 0) {
+        /* Allocations to spare: the poll never reached the failure. */
+        void *probe = pps__malloc(1);
+        poll_reached_failure = probe == NULL;
+        pps__free(probe);
+    }
+    pps__alloc_fail_after(-1);
     pps_log_set(NULL, PPS_LOG_ERROR, NULL);
     pps_profile_free(p);
     pps_ledger_store_free(store);
@@ -794,6 +807,59 @@ static void test_kill_at_every_maildir_fsync(void **state)
         fail_msg("only %d kill points, %d in the window", points, window);
 }
 
+/*
+ * Out of memory at every allocation of the poll that settles an in-doubt
+ * recipient (found, and not found): whatever fails, the next poll ends
+ * with exactly one copy.  The sweep covers every allocation: it ends
+ * when a poll no longer reaches the failing one.
+ */
+static void test_alloc_failures_while_settling(void **state)
+{
+    int found, done = 0;
+    long n;
+
+    (void)state;
+    for (found = 1; found >= 0; found--) {
+        done = 0;
+        for (n = 0; n < 5000 && !done; n++) {
+            pps_poll_report r = PPS_POLL_REPORT_INIT;
+            fake_pop3 f;
+            pps_transport t;
+            pps_deliver *d = new_maildir();
+            int err;
+
+            reset_dirs();
+            make_in_doubt(UID1, BODY1, found);
+            fake_init(&f, &t);
+            fake_add(&f, UID1, BODY1);
+            poll_fail_after = n;
+            err = run_poll(&f, &t, d, &r);
+            poll_fail_after = -1;
+            done = !poll_reached_failure;
+
+            /* The next poll, with memory. */
+            free(f.out);
+            fake_init(&f, &t);
+            fake_add(&f, UID1, BODY1);
+            if (!done)
+                err = run_poll(&f, &t, d, &r);
+            if (err != 0)
+                fail_msg("alloc %ld: rerun: %s", n, r.text);
+            if (delivered_files("alice") != 1)
+                fail_msg("alloc %ld (%s): %d copies", n,
+                         found ? "found" : "not found",
+                         delivered_files("alice"));
+            assert_int_equal(rcpt_state(UID1, RCPT), PPS_LEDGER_RCPT_DELIVERED);
+            pps_deliver_free(d);
+            free(f.out);
+        }
+        if (!done)
+            fail_msg("the sweep did not reach the end of the allocations");
+        print_message("%s: %ld allocations swept\n",
+                      found ? "found" : "not found", n - 1);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -808,6 +874,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill_at_every_maildir_fsync, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_alloc_failures_while_settling,
+                                        setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
