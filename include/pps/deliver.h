@@ -29,6 +29,14 @@
  * has its final status; pps_deliver_abort() ends a transaction early
  * (nothing delivered that was not already reported delivered).
  *
+ * Crash recovery: pps_deliver_begin_tagged() gives each recipient a
+ * delivery tag that is the same in every run (the ledger's
+ * pps_ledger_delivery_tag); maildir keeps it in the file name.  After a
+ * crash between "delivered" and "recorded", pps_deliver_find(d, rcpt,
+ * tag) tells whether the message got there (maildir: exactly once); the
+ * other methods cannot tell, and the caller delivers again (at least
+ * once; docs/delivery.md, "Exactly once across a crash").
+ *
  * What to do with failures is the caller's policy: a temporary failure
  * should leave the message on the remote server for the next poll; a
  * permanent one should go to a fallback user or stay on the server, never
@@ -162,6 +170,40 @@ PPS_API void pps_deliver_free(pps_deliver *d);
 PPS_API int pps_deliver_begin(pps_deliver *d, const char *sender,
                               const char *const *rcpts, size_t count,
                               const char *prepend, size_t prepend_len);
+
+/* A delivery tag is 16 to 64 hex digits ([0-9a-fA-F]); fewer could be
+ * met by chance in a file name, more is not needed (the ledger's
+ * pps_ledger_delivery_tag gives 32). */
+#define PPS_DELIVER_TAG_MIN 16
+#define PPS_DELIVER_TAG_MAX 64
+
+/*
+ * As pps_deliver_begin, with a delivery tag per recipient: tags[i] names
+ * the delivery of this message to rcpts[i] and is the same in every run
+ * (pps_ledger_delivery_tag()).  A deliverer that can (maildir: in the
+ * file name) stores it with the message, so that after a crash
+ * pps_deliver_find() can tell whether the message got there.  `tags` may
+ * be NULL (no tags), and any tags[i] NULL.  PPS_EINVAL when a tag is not
+ * PPS_DELIVER_TAG_MIN..MAX hex digits (nothing begun).
+ */
+PPS_API int pps_deliver_begin_tagged(pps_deliver *d, const char *sender,
+                                     const char *const *rcpts,
+                                     const char *const *tags, size_t count,
+                                     const char *prepend, size_t prepend_len);
+
+/*
+ * Was a message with delivery tag `tag` (see pps_deliver_begin_tagged)
+ * delivered to `rcpt` ("user@domain")?  For recipients a crash left in
+ * doubt.  Returns 1 yes (it is there), 0 no (it never got there, or the
+ * user has removed it since), or a negative PPS_E* code when it cannot
+ * tell: PPS_EUNSUPPORTED for every deliverer but maildir (LMTP, SMTP,
+ * pipe: nothing can be asked afterwards), PPS_EINVAL (bad arguments, a
+ * transaction open on `d`), PPS_EIO, PPS_ETOOBIG (a folder of more
+ * than ten million names), with the detail set.  maildir looks through
+ * the new/ and cur/ of the recipient's folder, so this costs one scan
+ * of the folder: call it only for recipients in doubt.
+ */
+PPS_API int pps_deliver_find(pps_deliver *d, const char *rcpt, const char *tag);
 
 /*
  * Stream `len` bytes of the message (header and body, CRLF or LF lines,

@@ -19,7 +19,10 @@
  * in chunks (prepended header lines first; line ends converted to what
  * the flags ask for), and commit(txn) or cancel().  Your functions record
  * each recipient's outcome with pps_deliverer_txn_set(); a recipient left
- * undecided when commit returns counts as a temporary failure.  Every
+ * undecided when commit returns counts as a temporary failure.  A
+ * deliverer that can store each recipient's delivery tag
+ * (pps_deliverer_txn_tag) with the message and look for it later
+ * (find) lets the poll settle recipients a crash left in doubt exactly.  Every
  * function gets your `payload` last.  The built-in deliverers use this
  * very interface.
  */
@@ -72,9 +75,19 @@ typedef struct pps_deliverer_class {
 
     /* Optional: called by pps_deliver_free with the payload. */
     void (*free)(void *payload);
+
+    /* --- version 2 --- */
+
+    /* Optional (NULL: PPS_EUNSUPPORTED): is a message with delivery tag
+     * `tag` (pps_deliverer_txn_tag of an earlier transaction, hex digits)
+     * stored for `user` of `domain`?  1 yes, 0 no, a negative PPS_E* code
+     * (detail set) when it cannot tell.  See pps_deliver_find. */
+    int (*find)(const char *user, const char *domain, const char *tag,
+                void *payload);
 } pps_deliverer_class;
 
-#define PPS_DELIVERER_CLASS_VERSION 1
+/* 2 added `find`.  Classes of version 1 (without it) are still accepted. */
+#define PPS_DELIVERER_CLASS_VERSION 2
 
 /*
  * Make a deliverer around `cls` (borrowed: it must outlive the handle)
@@ -96,6 +109,13 @@ PPS_API const char *pps_deliverer_txn_user(const pps_deliverer_txn *txn,
                                            size_t i);
 PPS_API const char *pps_deliverer_txn_domain(const pps_deliverer_txn *txn,
                                              size_t i);
+
+/* The delivery tag of recipient i (hex digits, see
+ * pps_deliver_begin_tagged), or NULL when the caller gave none; borrowed
+ * from txn.  A deliverer that stores it where find() can look makes
+ * crash recovery exact. */
+PPS_API const char *pps_deliverer_txn_tag(const pps_deliverer_txn *txn,
+                                          size_t i);
 
 /* The envelope sender ("" is the null sender), borrowed from txn. */
 PPS_API const char *pps_deliverer_txn_sender(const pps_deliverer_txn *txn);

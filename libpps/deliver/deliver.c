@@ -32,6 +32,7 @@ struct pps_deliverer_txn {
     char **rcpt; /* "user@domain" */
     char **user; /* owned copies of the two parts */
     char **domain;
+    char **tag; /* NULL, or per recipient: a tag or NULL */
     pps_deliver_status *status;
     char (*text)[PPS_DELIVER_TEXT_MAX];
 };
@@ -127,10 +128,13 @@ static void txn_clear(pps_deliverer_txn *t)
             pps__free(t->user[i]);
         if (t->domain)
             pps__free(t->domain[i]);
+        if (t->tag)
+            pps__free(t->tag[i]);
     }
     pps__free(t->rcpt);
     pps__free(t->user);
     pps__free(t->domain);
+    pps__free(t->tag);
     pps__free(t->status);
     pps__free(t->text);
     pps__free(t->sender);
@@ -138,7 +142,8 @@ static void txn_clear(pps_deliverer_txn *t)
 }
 
 static int txn_fill(pps_deliverer_txn *t, const char *sender,
-                    const char *const *rcpts, size_t count)
+                    const char *const *rcpts, const char *const *tags,
+                    size_t count)
 {
     size_t i;
 
@@ -152,12 +157,16 @@ static int txn_fill(pps_deliverer_txn *t, const char *sender,
     if (!t->rcpt || !t->user || !t->domain || !t->status || !t->text ||
         !t->sender)
         return pps__error_oom();
+    if (tags && !(t->tag = pps__calloc(count, sizeof(char *))))
+        return pps__error_oom();
     for (i = 0; i < count; i++) {
         const char *at = strrchr(rcpts[i], '@');
         t->rcpt[i] = pps__strdup(rcpts[i]);
         t->user[i] = pps__strndup(rcpts[i], (size_t)(at - rcpts[i]));
         t->domain[i] = pps__strdup(at + 1);
         if (!t->rcpt[i] || !t->user[i] || !t->domain[i])
+            return pps__error_oom();
+        if (tags && tags[i] && !(t->tag[i] = pps__strdup(tags[i])))
             return pps__error_oom();
         t->status[i].recipient = t->rcpt[i];
         t->status[i].outcome = PPS_DELIVER_PENDING;
@@ -190,6 +199,31 @@ static int check_rcpt(const char *r, size_t i)
     return 0;
 }
 
+/* A delivery tag: PPS_DELIVER_TAG_MIN..MAX hex digits, nothing else (it
+ * goes into file names). */
+static int check_tag(const char *tag, const char *what)
+{
+    size_t n = 0;
+
+    if (!tag)
+        return pps__error_set(PPS_EINVAL, "delivery: %s: the tag is NULL",
+                              what);
+    for (; tag[n] && n <= PPS_DELIVER_TAG_MAX; n++) {
+        char c = tag[n];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+              (c >= 'A' && c <= 'F')))
+            return pps__error_set(PPS_EINVAL,
+                                  "delivery: %s: the tag holds a byte that "
+                                  "is not a hex digit at %zu",
+                                  what, n);
+    }
+    if (n < PPS_DELIVER_TAG_MIN || n > PPS_DELIVER_TAG_MAX)
+        return pps__error_set(PPS_EINVAL,
+                              "delivery: %s: a tag is %d to %d hex digits",
+                              what, PPS_DELIVER_TAG_MIN, PPS_DELIVER_TAG_MAX);
+    return 0;
+}
+
 size_t pps_deliverer_txn_count(const pps_deliverer_txn *txn)
 {
     return txn ? txn->count : 0;
@@ -208,6 +242,11 @@ const char *pps_deliverer_txn_user(const pps_deliverer_txn *txn, size_t i)
 const char *pps_deliverer_txn_domain(const pps_deliverer_txn *txn, size_t i)
 {
     return txn && i < txn->count ? txn->domain[i] : NULL;
+}
+
+const char *pps_deliverer_txn_tag(const pps_deliverer_txn *txn, size_t i)
+{
+    return txn && i < txn->count && txn->tag ? txn->tag[i] : NULL;
 }
 
 const char *pps_deliverer_txn_sender(const pps_deliverer_txn *txn)
@@ -322,11 +361,14 @@ int pps_deliver_new_custom(pps_deliver **out, const pps_deliverer_class *cls,
         return pps__error_set(PPS_EINVAL, "pps_deliver_new_custom: out is "
                                           "NULL");
     *out = NULL;
-    if (!cls || cls->version != PPS_DELIVERER_CLASS_VERSION || !cls->begin ||
+    /* Version 1 classes end before `find`: never read it from them. */
+    if (!cls || cls->version < 1 ||
+        cls->version > PPS_DELIVERER_CLASS_VERSION || !cls->begin ||
         !cls->write || !cls->commit || !cls->cancel)
         return pps__error_set(PPS_EINVAL,
                               "pps_deliver_new_custom: the class needs "
-                              "version %d and begin, write, commit, cancel",
+                              "version 1 to %d and begin, write, commit, "
+                              "cancel",
                               PPS_DELIVERER_CLASS_VERSION);
     return deliver_alloc(out, cls, payload);
 }
@@ -449,6 +491,15 @@ int pps_deliver_begin(pps_deliver *d, const char *sender,
                       const char *const *rcpts, size_t count,
                       const char *prepend, size_t prepend_len)
 {
+    return pps_deliver_begin_tagged(d, sender, rcpts, NULL, count, prepend,
+                                    prepend_len);
+}
+
+int pps_deliver_begin_tagged(pps_deliver *d, const char *sender,
+                             const char *const *rcpts, const char *const *tags,
+                             size_t count, const char *prepend,
+                             size_t prepend_len)
+{
     size_t i;
     int err;
 
@@ -460,9 +511,13 @@ int pps_deliver_begin(pps_deliver *d, const char *sender,
     if (d->txn.state == TXN_OPEN)
         return pps__error_set(PPS_EINVAL, "pps_deliver_begin: a transaction "
                                           "is already open");
-    for (i = 0; i < count; i++)
+    for (i = 0; i < count; i++) {
         if ((err = check_rcpt(rcpts[i], i)) < 0)
             return err;
+        if (tags && tags[i] &&
+            (err = check_tag(tags[i], "pps_deliver_begin_tagged")) < 0)
+            return err;
+    }
     if (!sender)
         sender = d->default_sender ? d->default_sender : "";
     if (strlen(sender) > DELIVER_ADDRESS_MAX - 2 ||
@@ -471,7 +526,7 @@ int pps_deliver_begin(pps_deliver *d, const char *sender,
                               "pps_deliver_begin: the sender is longer than "
                               "254 bytes or holds blanks or brackets");
     txn_clear(&d->txn);
-    if ((err = txn_fill(&d->txn, sender, rcpts, count)) < 0) {
+    if ((err = txn_fill(&d->txn, sender, rcpts, tags, count)) < 0) {
         txn_clear(&d->txn);
         return err;
     }
@@ -556,6 +611,33 @@ int pps_deliver_user_exists(pps_deliver *d, const char *user,
     if (!d->cls->user_exists)
         return 1;
     return d->cls->user_exists(user, domain, d->payload);
+}
+
+int pps_deliver_find(pps_deliver *d, const char *rcpt, const char *tag)
+{
+    char user[DELIVER_ADDRESS_MAX];
+    const char *at;
+    int err;
+
+    if (!d || !rcpt)
+        return pps__error_set(PPS_EINVAL, "pps_deliver_find: need a "
+                                          "deliverer and a recipient");
+    if (d->txn.state == TXN_OPEN)
+        return pps__error_set(PPS_EINVAL, "pps_deliver_find: a transaction "
+                                          "is open");
+    if ((err = check_rcpt(rcpt, 0)) < 0 ||
+        (err = check_tag(tag, "pps_deliver_find")) < 0)
+        return err;
+    if (d->cls->version < 2 || !d->cls->find)
+        return pps__error_set(PPS_EUNSUPPORTED,
+                              "delivery by %s cannot be looked for "
+                              "afterwards",
+                              d->cls->name);
+    /* check_rcpt: an '@' with text on both sides, < 255 bytes. */
+    at = strrchr(rcpt, '@');
+    memcpy(user, rcpt, (size_t)(at - rcpt));
+    user[at - rcpt] = '\0';
+    return d->cls->find(user, at + 1, tag, d->payload);
 }
 
 int pps_deliver_user_exists_cb(const char *user, const char *domain,

@@ -39,6 +39,11 @@ static atomic_ulong unique_counter;
 
 int pps__maildir_unique_name(char *buf, size_t size)
 {
+    return pps__maildir_unique_name_tagged(buf, size, NULL);
+}
+
+int pps__maildir_unique_name_tagged(char *buf, size_t size, const char *tag)
+{
     char host[UNIQUE_HOST_MAX], raw[UNIQUE_HOST_MAX];
     struct timeval tv;
     size_t i, n = 0;
@@ -60,8 +65,9 @@ int pps__maildir_unique_name(char *buf, size_t size)
     }
     host[n] = '\0';
     gettimeofday(&tv, NULL);
-    len = pps__snprintf(buf, size, "%lld.M%ldP%ldQ%lu.%s", (long long)tv.tv_sec,
-                        (long)tv.tv_usec, (long)getpid(), q, host);
+    len = pps__snprintf(buf, size, "%lld.M%ldP%ldQ%lu%s%s.%s",
+                        (long long)tv.tv_sec, (long)tv.tv_usec, (long)getpid(),
+                        q, tag ? "T" : "", tag ? tag : "", host);
     if (len < 0 || (size_t)len >= size)
         return pps__error_set(PPS_ETOOBIG, "maildir: unique name too long");
     return len;

@@ -29,6 +29,12 @@ void pps__deliver_io_set(const pps__deliver_io *io);
  * processes (pid).  Returns the length or PPS_ETOOBIG. */
 int pps__maildir_unique_name(char *buf, size_t size);
 
+/* The same with a delivery tag (hex digits, checked by the caller) in the
+ * unique part: "<sec>.M<usec>P<pid>Q<counter>T<tag>.<host>".  Dovecot
+ * keeps the base name when it moves the file to cur/ (adding ":2,..."),
+ * so the tag can be found again after a crash (pps_deliver_find). */
+int pps__maildir_unique_name_tagged(char *buf, size_t size, const char *tag);
+
 #define PPS__PATH_MAX 4096 /* Linux PATH_MAX */
 
 typedef struct pps__durable {

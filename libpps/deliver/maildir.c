@@ -8,10 +8,16 @@
  * first recipient's link comes last, from tmp/, and removes the tmp/
  * name.  Every new name is followed by an fsync of its folder.
  *
+ * When the caller gives delivery tags, each recipient's name in new/
+ * carries its tag in the unique part ("<sec>.M<usec>P<pid>Q<n>T<tag>.<host>";
+ * Dovecot keeps it when it moves the file to cur/), and find() looks for
+ * it: after a crash, "in doubt" becomes "delivered" or "not delivered".
+ *
  * A user exists when the folder `path` names for them exists; tmp/,
  * new/ and cur/ are made when missing.  Running as root, files and the
  * three sub-folders take the owner and group of the user's folder.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -121,13 +127,14 @@ error:
     return 0;
 }
 
-/* "DIR/SUB/<unique>" into buf. */
-static int unique_path(char *buf, size_t size, const char *dir, const char *sub)
+/* "DIR/SUB/<unique>" into buf, the delivery tag (or NULL) in <unique>. */
+static int unique_path(char *buf, size_t size, const char *dir, const char *sub,
+                       const char *tag)
 {
     char name[512];
     int err, n;
 
-    if ((err = pps__maildir_unique_name(name, sizeof(name))) < 0)
+    if ((err = pps__maildir_unique_name_tagged(name, sizeof(name), tag)) < 0)
         return err;
     n = pps__snprintf(buf, size, "%s/%s/%s", dir, sub, name);
     if (n < 0 || (size_t)n >= size)
@@ -154,8 +161,8 @@ static int maildir_begin(pps_deliverer_txn *txn, void *payload)
             m->primary = i;
     if (m->primary == n)
         return 0; /* nobody to deliver to: every status is set */
-    if ((err = unique_path(path, sizeof(path), m->dirs[m->primary], "tmp")) <
-            0 ||
+    if ((err = unique_path(path, sizeof(path), m->dirs[m->primary], "tmp",
+                           NULL)) < 0 ||
         (err = pps__durable_create(&m->file, path, 0600)) < 0)
         return err;
     if (running_as_root() && fchown(m->file.fd, m->st[m->primary].st_uid,
@@ -181,7 +188,7 @@ static int copy_to(maildir *m, size_t i, const char *final_path)
     pps__durable out;
     int in, err;
 
-    if ((err = unique_path(tmp, sizeof(tmp), m->dirs[i], "tmp")) < 0)
+    if ((err = unique_path(tmp, sizeof(tmp), m->dirs[i], "tmp", NULL)) < 0)
         return err;
     if (!m->copy_buf && !(m->copy_buf = pps__malloc(MAILDIR_COPY_CHUNK)))
         return pps__error_oom();
@@ -262,7 +269,8 @@ static int maildir_commit(pps_deliverer_txn *txn, void *payload)
         if (i == m->primary ||
             pps_deliverer_txn_outcome(txn, i) != PPS_DELIVER_PENDING)
             continue;
-        err = unique_path(final_path, sizeof(final_path), m->dirs[i], "new");
+        err = unique_path(final_path, sizeof(final_path), m->dirs[i], "new",
+                          pps_deliverer_txn_tag(txn, i));
         if (err == 0)
             err = deliver_other(m, i, final_path);
         set_result(txn, i, err);
@@ -270,8 +278,8 @@ static int maildir_commit(pps_deliverer_txn *txn, void *payload)
             first_err = err;
     }
     /* Last, the primary: its tmp/ name goes away with it. */
-    err =
-        unique_path(final_path, sizeof(final_path), m->dirs[m->primary], "new");
+    err = unique_path(final_path, sizeof(final_path), m->dirs[m->primary],
+                      "new", pps_deliverer_txn_tag(txn, m->primary));
     if (err == 0)
         err = pps__durable_publish(&m->file, final_path);
     set_result(txn, m->primary, err);
@@ -301,6 +309,94 @@ static int maildir_user_exists(const char *user, const char *domain,
     if (stat(path, &st) == 0)
         return S_ISDIR(st.st_mode) ? 1 : 0;
     return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
+}
+
+/* --- finding a delivery again (after a crash) ----------------------------- */
+
+/* A folder with more names than this is not scanned: the caller then
+ * cannot tell and delivers again (a possible duplicate, never a loss).
+ * Ten million is far beyond any real new/ or cur/. */
+#define MAILDIR_FIND_ENTRIES_MAX 10000000UL
+
+/* 1 when `name` holds "T<tag>." in its base part (before the ":2,"
+ * Dovecot adds), where our tagged unique part ends. */
+static int name_has_tag(const char *name, const char *tag, size_t tag_len)
+{
+    const char *p = name;
+
+    while ((p = strchr(p, 'T')) != NULL) {
+        p++;
+        if (strncmp(p, tag, tag_len) == 0 && p[tag_len] == '.')
+            return 1;
+    }
+    return 0;
+}
+
+/* Look through DIR/SUB: 1 found, 0 not (or no such folder), < 0. */
+static int scan_sub(const char *dir, const char *sub, const char *tag)
+{
+    char path[PPS__PATH_MAX];
+    size_t tag_len = strlen(tag);
+    unsigned long seen = 0;
+    struct dirent *e;
+    DIR *dh;
+    int n, found = 0;
+
+    n = pps__snprintf(path, sizeof(path), "%s/%s", dir, sub);
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return pps__error_set(PPS_ETOOBIG, "maildir: path too long in %s", dir);
+    if (!(dh = opendir(path))) {
+        if (errno == ENOENT)
+            return 0;
+        return pps__error_set(PPS_EIO, "cannot read the folder %s: %s", path,
+                              strerror(errno));
+    }
+    for (;;) {
+        errno = 0;
+        if (!(e = readdir(dh))) {
+            if (errno != 0)
+                found = pps__error_set(PPS_EIO, "cannot read the folder %s: %s",
+                                       path, strerror(errno));
+            break;
+        }
+        if (++seen > MAILDIR_FIND_ENTRIES_MAX) {
+            found = pps__error_set(PPS_ETOOBIG,
+                                   "maildir: %s holds more than %lu names; "
+                                   "not looked through",
+                                   path, MAILDIR_FIND_ENTRIES_MAX);
+            break;
+        }
+        if (e->d_name[0] != '.' && name_has_tag(e->d_name, tag, tag_len)) {
+            found = 1;
+            break;
+        }
+    }
+    closedir(dh);
+    return found;
+}
+
+static int maildir_find(const char *user, const char *domain, const char *tag,
+                        void *payload)
+{
+    maildir *m = payload;
+    char path[PPS__PATH_MAX];
+    int err, pass;
+
+    if (!pps__deliver_name_safe(user) || !pps__deliver_name_safe(domain))
+        return 0; /* never delivered to: begin refuses such names */
+    if ((err = pps__deliver_expand(path, sizeof(path), m->tmpl, user, domain)) <
+        0)
+        return err;
+    /* new/ first, then cur/: a file Dovecot moves from new/ to cur/ while
+     * we look is then seen in cur/.  A second pass covers a rename inside
+     * cur/ (a flag change) during the first, which readdir may miss.  A
+     * miss is never a loss: the message is delivered again. */
+    for (pass = 0; pass < 2; pass++) {
+        if ((err = scan_sub(path, "new", tag)) != 0 ||
+            (err = scan_sub(path, "cur", tag)) != 0)
+            return err;
+    }
+    return 0;
 }
 
 static void maildir_describe(char *buf, size_t size, void *payload)
@@ -359,6 +455,7 @@ static const pps_deliverer_class maildir_class = {
     .user_exists = maildir_user_exists,
     .describe = maildir_describe,
     .free = maildir_free,
+    .find = maildir_find,
 };
 
 const pps__deliver_builtin pps__deliver_maildir = {&maildir_class,

@@ -1,12 +1,15 @@
 /*
  * poll-message.c - one message, as RETR streams it.
  *
- * begin: the ledger settles recipients left "in doubt" by a crash, and a
- *        header reader starts.
+ * begin: recipients left "in doubt" by a crash are settled: the deliverer
+ *        looks for the message by its delivery tag (maildir can), else
+ *        the ledger delivers again (at least once); a header reader
+ *        starts.
  * data:  header bytes go to the reader; when the block is complete the
  *        message is routed, the recipients that do not have it yet are
  *        announced in the ledger (durably), and the delivery begins with
- *        the trace header and the header block; later bytes stream on.
+ *        one delivery tag per recipient, the trace header and the header
+ *        block; later bytes stream on.
  * end:   commit (durable) and record each recipient's outcome; then the
  *        message is settled: complete (and queued for DELE), retried for
  *        the fallback user, or left on the server for the next poll.
@@ -201,6 +204,29 @@ static size_t prepend_lines(const poll_ctx *ctx, const pps_route_result *route,
 
 static void record_outcomes(poll_ctx *ctx);
 
+/* One delivery tag per recipient of the message (the same in every run:
+ * pps_ledger_delivery_tag), in one block; *tags points into it. */
+static int make_tags(poll_ctx *ctx, char **block, const char ***tags)
+{
+    const poll_message *m = &ctx->msg;
+    size_t i;
+    int err;
+
+    *block = pps__calloc(m->rcpt_count, PPS_LEDGER_TAG_SIZE);
+    *tags = pps__calloc(m->rcpt_count, sizeof(**tags));
+    if (!*block || !*tags)
+        return pps__error_oom();
+    for (i = 0; i < m->rcpt_count; i++) {
+        char *tag = *block + i * PPS_LEDGER_TAG_SIZE;
+        if ((err = pps_ledger_delivery_tag(tag, PPS_LEDGER_TAG_SIZE,
+                                           ctx->ledger, m->uid, m->rcpts[i])) <
+            0)
+            return err;
+        (*tags)[i] = tag;
+    }
+    return 0;
+}
+
 static int start_delivery(poll_ctx *ctx)
 {
     poll_message *m = &ctx->msg;
@@ -208,6 +234,8 @@ static int start_delivery(poll_ctx *ctx)
     char sender_buf[SENDER_MAX];
     char prepend[PPS_ROUTE_TRACE_HEADER_MAX + 512];
     const char *sender, *raw;
+    const char **tags = NULL;
+    char *tag_block = NULL;
     size_t prepend_len, raw_len;
     int err;
 
@@ -221,12 +249,14 @@ static int start_delivery(poll_ctx *ctx)
                                  (const char *const *)m->rcpts,
                                  m->rcpt_count)) < 0)
         goto done;
+    if ((err = make_tags(ctx, &tag_block, &tags)) < 0)
+        goto done;
 
     sender = envelope_sender(ctx, sender_buf, sizeof(sender_buf));
     prepend_len = prepend_lines(ctx, route, prepend, sizeof(prepend));
-    err = pps_deliver_begin(ctx->deliver, sender, (const char *const *)m->rcpts,
-                            m->rcpt_count, prepend_len ? prepend : NULL,
-                            prepend_len);
+    err = pps_deliver_begin_tagged(
+        ctx->deliver, sender, (const char *const *)m->rcpts, tags,
+        m->rcpt_count, prepend_len ? prepend : NULL, prepend_len);
     if (err < 0) {
         record_outcomes(ctx); /* every recipient has its final status */
         m->state = MSG_DRAIN;
@@ -241,6 +271,8 @@ static int start_delivery(poll_ctx *ctx)
         err = 0;
     }
 done:
+    pps__free(tags);
+    pps__free(tag_block);
     pps_route_result_free(route);
     if (err < 0)
         message_failed(ctx, err);
@@ -379,6 +411,79 @@ int pps__poll_settle(poll_ctx *ctx, unsigned int number, const char *uid)
     return 0;
 }
 
+/* --- recipients a crash left in doubt ------------------------------------ */
+
+/* The in-doubt recipients of a message, collected first: the ledger must
+ * not change inside pps_ledger_foreach_recipient. */
+typedef struct doubt_list {
+    char **rcpts;
+    size_t count;
+} doubt_list;
+
+static int collect_in_doubt(const char *rcpt, pps_ledger_rcpt_state state,
+                            time_t when, void *payload)
+{
+    doubt_list *l = payload;
+    char **grown;
+
+    (void)when;
+    if (state != PPS_LEDGER_RCPT_IN_DOUBT)
+        return 0;
+    grown = pps__realloc(l->rcpts, (l->count + 1) * sizeof(*l->rcpts));
+    if (!grown)
+        return 1;
+    l->rcpts = grown;
+    if (!(l->rcpts[l->count] = pps__strdup(rcpt)))
+        return 1;
+    l->count++;
+    return 0;
+}
+
+/* Ask the deliverer about each in-doubt recipient of `uid` by its
+ * delivery tag.  Found: delivered (never again); not found: it never got
+ * there (deliver it now).  A deliverer that cannot tell (LMTP, SMTP,
+ * pipe) leaves it to pps_ledger_resolve_in_doubt. */
+static int settle_by_tag(poll_ctx *ctx, const char *uid)
+{
+    doubt_list l = {NULL, 0};
+    char tag[PPS_LEDGER_TAG_SIZE];
+    size_t i;
+    int err, found;
+
+    err = pps_ledger_foreach_recipient(ctx->ledger, uid, collect_in_doubt, &l);
+    if (err == PPS_EUSER)
+        err = pps__error_oom();
+    for (i = 0; err == 0 && i < l.count; i++) {
+        if ((err = pps_ledger_delivery_tag(tag, sizeof(tag), ctx->ledger, uid,
+                                           l.rcpts[i])) < 0)
+            break;
+        found = pps_deliver_find(ctx->deliver, l.rcpts[i], tag);
+        if (found < 0) { /* cannot tell: at least once */
+            if (found != PPS_EUNSUPPORTED)
+                pps__log(PPS_LOG_WARN, ctx->name,
+                         "after a crash: cannot tell whether message %s "
+                         "reached %s: %s",
+                         uid, l.rcpts[i], pps_error_last()->message);
+            continue;
+        }
+        if (found) {
+            err = pps_ledger_delivered(ctx->ledger, uid, l.rcpts[i]);
+            ctx->report->recipients++;
+        } else {
+            err = pps_ledger_failed(ctx->ledger, uid, l.rcpts[i], PPS_EABORTED,
+                                    0);
+        }
+        pps__log(PPS_LOG_WARN, ctx->name,
+                 "after a crash: message %s was%s delivered to %s (found by "
+                 "its delivery tag)",
+                 uid, found ? "" : " not", l.rcpts[i]);
+    }
+    for (i = 0; i < l.count; i++)
+        pps__free(l.rcpts[i]);
+    pps__free(l.rcpts);
+    return err;
+}
+
 /* --- the RETR callbacks -----------------------------------------------------
  */
 
@@ -399,7 +504,11 @@ static int on_begin(unsigned int number, void *payload)
                                                   "key",
                                                   number));
     /* A crash during an earlier delivery leaves recipients "in doubt".
-     * We deliver again: a duplicate is possible, a loss is not. */
+     * The deliverer settles those it can find by their tag (exactly
+     * once); the rest are delivered again: a duplicate is possible, a
+     * loss is not. */
+    if ((err = settle_by_tag(ctx, m->uid)) < 0)
+        return pps__poll_fail(ctx, err);
     if ((err = pps_ledger_resolve_in_doubt(ctx->ledger, m->uid,
                                            PPS_LEDGER_AT_LEAST_ONCE)) < 0)
         return pps__poll_fail(ctx, err);

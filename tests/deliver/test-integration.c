@@ -335,6 +335,67 @@ static void test_maildir_read_by_dovecot(void **state)
     pps_deliver_free(d);
 }
 
+/* A name in DIR/SUB holding "T<tag>." into name; 1 found, 0 not. */
+static int tagged_name(const char *dir, const char *sub, const char *tag,
+                       char *name, size_t size)
+{
+    char path[600], want[80];
+    DIR *d;
+    struct dirent *e;
+    int found = 0;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, sub);
+    snprintf(want, sizeof(want), "T%s.", tag);
+    if (!(d = opendir(path)))
+        return 0;
+    while (!found && (e = readdir(d)))
+        if (strstr(e->d_name, want)) {
+            snprintf(name, size, "%s", e->d_name);
+            found = 1;
+        }
+    closedir(d);
+    return found;
+}
+
+/* A tagged Maildir name is one Dovecot serves, and moves to cur/ keeping
+ * the tag, so pps_deliver_find still sees it (crash recovery). */
+static void test_maildir_tag_kept_by_dovecot(void **state)
+{
+    static const char tag[] = "5eed5eed5eed5eed5eed5eed5eed5eed";
+    const char *rcpts[] = {"carol@local.test"};
+    const char *tags[] = {tag};
+    char tmpl[512], dir[512], name[512], msg[1024], *s;
+    size_t len;
+    pps_deliver *d;
+
+    (void)state;
+    snprintf(tmpl, sizeof(tmpl), "%s", need("PPS_TB_LOCAL_MAILDIR_FMT"));
+    s = strstr(tmpl, "%s");
+    assert_non_null(s);
+    s[1] = 'u';
+    d = make("maildir", NULL, tmpl, NULL);
+    len = make_message(msg, sizeof(msg));
+    assert_int_equal(pps_deliver_begin_tagged(d, "", rcpts, tags, 1, NULL, 0),
+                     0);
+    assert_int_equal(pps_deliver_write(d, msg, len), 0);
+    assert_int_equal(pps_deliver_commit(d), 0);
+    maildir_of(dir, sizeof(dir), "carol");
+    assert_int_equal(tagged_name(dir, "new", tag, name, sizeof(name)), 1);
+    assert_int_equal(pps_deliver_find(d, "carol@local.test", tag), 1);
+
+    /* Dovecot reads it; RETR marks it seen: new/ -> cur/ ":2,S". */
+    assert_int_equal(pop3_find("carol", subject), 1);
+    assert_int_equal(tagged_name(dir, "new", tag, name, sizeof(name)), 0);
+    assert_int_equal(tagged_name(dir, "cur", tag, name, sizeof(name)), 1);
+    if (!strstr(name, ":2,"))
+        fail_msg("Dovecot's name in cur/: %s", name);
+    print_message("in cur/ after Dovecot: %s\n", name);
+    assert_int_equal(pps_deliver_find(d, "carol@local.test", tag), 1);
+    assert_int_equal(
+        pps_deliver_find(d, "carol@local.test", "5eed5eed5eed5eed"), 0);
+    pps_deliver_free(d);
+}
+
 /* --- pipe to dovecot-lda ----------------------------------------------------
  */
 
@@ -521,6 +582,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_lmtp_socket),
         cmocka_unit_test(test_lmtp_big),
         cmocka_unit_test(test_maildir_read_by_dovecot),
+        cmocka_unit_test(test_maildir_tag_kept_by_dovecot),
         cmocka_unit_test(test_pipe_dovecot_lda),
     };
     const struct CMUnitTest smtp[] = {
