@@ -1,0 +1,241 @@
+"""Shared machinery of the crash sweeps: a configuration folder whose
+profiles reach the test bed's Dovecot through the fault proxy, seeding of
+uniquely tagged messages, the fault-free reruns, and the exactly-once
+check per message per recipient.
+
+Run under tests/testbed/testbed.py (PPS_TB_* variables)."""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "testbed"))
+import testbed  # noqa: E402
+from faultproxy import FaultProxy  # noqa: E402
+
+TB = os.environ
+LOCAL_USERS = ["alice", "bob", "carol", "postmaster"]
+
+# The catch-all poll: 5 messages, 1 to 3 recipients each, one for the
+# fallback user (postmaster), so partial delivery states occur.
+CATCHALL = [
+    ("m1", "alice@local.test, Bob <bob@local.test>", None,
+     ["alice", "bob"]),
+    ("m2", "alice@local.test", "bob@local.test, carol@local.test",
+     ["alice", "bob", "carol"]),
+    ("m3", "carol@local.test", "bob@local.test", ["bob", "carol"]),
+    ("m4", "nobody@elsewhere.example", None, ["postmaster"]),
+    ("m5", "carol@local.test, alice@local.test", "bob@local.test",
+     ["alice", "bob", "carol"]),
+]
+# The single-drop poll: every message to alice.
+SINGLE = [("s%d" % i, "someone@isp.example", None, ["alice"])
+          for i in range(1, 6)]
+
+PROFILES = {
+    "cat": ("catchall", "postmaster", CATCHALL),
+    "single": ("single", "alice", SINGLE),
+}
+
+
+def fail(msg):
+    print("FAIL:", msg, flush=True)
+    sys.exit(1)
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+    print("ok:", msg, flush=True)
+
+
+class Bed:
+    """The proxies and a template configuration folder."""
+
+    def __init__(self, pps, method="lmtp"):
+        self.pps_exe = pps
+        self.method = method
+        self.pop3 = FaultProxy(TB["PPS_TB_HOST"], TB["PPS_TB_POP3_PORT"])
+        self.lmtp = FaultProxy(TB["PPS_TB_HOST"], TB["PPS_TB_LMTP_PORT"])
+        self.root = tempfile.mkdtemp(prefix="pps-crash-")
+        self.template = os.path.join(self.root, "template")
+        os.mkdir(self.template, 0o700)
+        self.write_conf(self.template, method)
+        for name, (remote, fallback, _) in PROFILES.items():
+            extra = ["--distribute", "--duplicate-window", "0"] \
+                if name == "cat" else []
+            self.run(self.template, "profile", "add", name,
+                     "--server", "127.0.0.1 %d" % self.pop3.port,
+                     "--user", "%s@remote.test" % remote,
+                     "--password-stdin", "--local-user", fallback,
+                     "--local-domain", "local.test", "--tls", "none",
+                     "--allow-plaintext-password", *extra,
+                     stdin=TB["PPS_TB_PASSWORD"] + "\n", expect=0)
+        self.serial = 0
+
+    def write_conf(self, d, method):
+        with open(os.path.join(d, "pps.conf"), "w") as f:
+            f.write("[delivery]\n")
+            if method == "lmtp":
+                f.write("method = lmtp\nserver = 127.0.0.1:%d\n" %
+                        self.lmtp.port)
+            else:
+                f.write("method = maildir\npath = %s\n" %
+                        TB["PPS_TB_LOCAL_MAILDIR_FMT"].replace("%s", "%u"))
+            f.write("[service]\nlog_level = debug\n")
+
+    def fresh_conf(self, **edits):
+        """A copy of the template (no ledger yet), edited profile keys."""
+        self.serial += 1
+        d = os.path.join(self.root, "c%05d" % self.serial)
+        shutil.copytree(self.template, d)
+        for name, kv in edits.items():
+            args = []
+            for k, v in kv.items():
+                args += ["--" + k, v] if v is not None else ["--" + k]
+            self.run(d, "profile", "edit", name, *args, expect=0)
+        return d
+
+    def run(self, conf, *args, stdin=None, expect=None):
+        r = subprocess.run([self.pps_exe, "-c", conf] + list(args),
+                           input=stdin, capture_output=True, text=True,
+                           timeout=120)
+        if expect is not None and r.returncode != expect:
+            fail("pps %s exited %d, expected %d\nstdout: %s\nstderr: %s" %
+                 (" ".join(args), r.returncode, expect, r.stdout, r.stderr))
+        return r
+
+    def start(self, conf, profile):
+        return subprocess.Popen([self.pps_exe, "-c", conf, "fetch", profile],
+                                stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+
+    def close(self):
+        self.pop3.close()
+        self.lmtp.close()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def message(tag, key, to, cc):
+    head = "From: Sender <sender@elsewhere.example>\nTo: %s\n" % to
+    if cc:
+        head += "Cc: %s\n" % cc
+    head += "Subject: %s %s\nMessage-ID: <%s-%s@crash.test>\n" % (
+        tag, key, tag, key)
+    return (head + "\nBody of %s %s.\n.leading dot\nline two\n" %
+            (tag, key)).encode()
+
+
+def seed(profile, tag):
+    remote, _, msgs = PROFILES[profile]
+    testbed.seed(TB["PPS_TB_DIR"], remote,
+                 [message(tag, k, to, cc) for k, to, cc, _ in msgs])
+
+
+def _files(fmt, user):
+    base = fmt % user
+    out = []
+    for sub in ("new", "cur"):
+        d = os.path.join(base, sub)
+        if os.path.isdir(d):
+            out += [os.path.join(d, n) for n in os.listdir(d)]
+    return out
+
+
+def remote_count(profile):
+    return len(_files(TB["PPS_TB_REMOTE_MAILDIR_FMT"], PROFILES[profile][0]))
+
+
+def clear_remote(profile):
+    for p in _files(TB["PPS_TB_REMOTE_MAILDIR_FMT"], PROFILES[profile][0]):
+        os.unlink(p)
+
+
+def rerun(bed, conf, profile, limit=6):
+    """Fault-free polls until the remote mailbox is empty; the number of
+    polls it took (limit + 1 when it never emptied)."""
+    bed.pop3.set_plan(None)
+    bed.lmtp.set_plan(None)
+    for n in range(1, limit + 1):
+        bed.run(conf, "fetch", profile)
+        if remote_count(profile) == 0:
+            return n
+        time.sleep(0.05 * n)  # Dovecot may still hold the killed session
+    return limit + 1
+
+
+def tally(profile, tag):
+    """{(key, user): copies} of this point's messages in the local
+    maildirs; the files are removed so the next point starts clean."""
+    counts = {}
+    marker = ("Message-ID: <%s-" % tag).encode()
+    for user in LOCAL_USERS:
+        for p in _files(TB["PPS_TB_LOCAL_MAILDIR_FMT"], user):
+            with open(p, "rb") as f:
+                data = f.read()
+            i = data.find(marker)
+            if i < 0:
+                continue
+            key = data[i + len(marker):].split(b"@", 1)[0].decode()
+            counts[(key, user)] = counts.get((key, user), 0) + 1
+            os.unlink(p)
+    return counts
+
+
+class Score:
+    """Points, reruns, duplicates and losses of one sweep."""
+
+    def __init__(self, name):
+        self.name = name
+        self.points = self.reruns = self.dups = self.losses = 0
+        self.allowed_dups = 0
+        self.problems = []
+        self.t0 = time.time()
+
+    def judge(self, profile, tag, reruns, where, in_doubt=()):
+        """Exactly once per message per recipient, except that a recipient
+        listed in in_doubt (key, user) may have a second copy (the LMTP
+        window of docs/ledger.md).  Returns the counts."""
+        self.points += 1
+        self.reruns += reruns
+        counts = tally(profile, tag)
+        left = remote_count(profile)
+        if left:
+            self.problems.append("%s: %d message(s) still on the server "
+                                 "after %d reruns" % (where, left, reruns))
+            clear_remote(profile)
+        for key, _, _, users in PROFILES[profile][2]:
+            for u in LOCAL_USERS:
+                n = counts.get((key, u), 0)
+                want = 1 if u in users else 0
+                if n == want:
+                    continue
+                if want and n == 0:
+                    self.losses += 1
+                    self.problems.append("%s: %s LOST for %s" %
+                                         (where, key, u))
+                elif want and n == 2 and (key, u) in in_doubt:
+                    self.allowed_dups += 1
+                else:
+                    self.dups += n - want
+                    self.problems.append("%s: %s delivered %d times to %s" %
+                                         (where, key, n, u))
+        return counts
+
+    def summary(self, extra=""):
+        line = ("SUMMARY %s: %d points, %d reruns, %d duplicates, %d "
+                "losses, %d in-doubt duplicates (allowed)%s, %.1f s" %
+                (self.name, self.points, self.reruns, self.dups,
+                 self.losses, self.allowed_dups, extra,
+                 time.time() - self.t0))
+        print(line, flush=True)
+        for p in self.problems[:40]:
+            print("  problem:", p, flush=True)
+        return line
+
+    def ok(self):
+        return not self.problems

@@ -1,0 +1,526 @@
+"""The crash and fault sweeps of invariants 1 and 2 (design.md): whatever
+point a poll is killed at, its connection dropped at, or a delivery or the
+server fails at, every message ends up in each of its recipients' maildirs
+exactly once (a second copy only for a recipient the ledger had in doubt,
+docs/ledger.md), and nothing is deleted from the server undelivered.
+
+    test-crash.py PPS SWEEP [SWEEP...]
+
+SWEEP: cut, kill-pop3, kill-lmtp, kill-maildir, dele-quit, refusals,
+delivery.  PPS_CRASH_FULL=1 visits every byte offset (slow: minutes).
+Run under tests/testbed/testbed.py; docs/reliability.md has the numbers.
+"""
+import os
+import re
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import crashlib as cl  # noqa: E402
+from crashlib import check, PROFILES  # noqa: E402
+from faultproxy import Pop3Hook  # noqa: E402
+
+FULL = os.environ.get("PPS_CRASH_FULL") == "1"
+PPS = None
+tag_serial = [0]
+
+
+def new_tag():
+    tag_serial[0] += 1
+    return "T%05d" % tag_serial[0]
+
+
+def reference(bed, profile):
+    """A fault-free poll through the proxies: its transcripts."""
+    conf = bed.fresh_conf()
+    tag = new_tag()
+    cl.seed(profile, tag)
+    bed.pop3.set_plan(None)
+    bed.lmtp.set_plan(None)
+    r = bed.run(conf, "fetch", profile, expect=0)
+    check("5 listed, 5 delivered, 5 deleted" in r.stdout,
+          "reference poll of %s: %s" % (profile, r.stdout.strip()))
+    s2c = bytes(bed.pop3.transcript["s2c"])
+    c2s = bytes(bed.pop3.transcript["c2s"])
+    sc = cl.Score("reference")
+    sc.judge(profile, tag, 0, "reference")
+    check(sc.ok(), "reference poll delivers exactly once")
+    return s2c, c2s
+
+
+def interesting(stream, stride):
+    """Offsets worth cutting at: every offset within 2 bytes of a line
+    boundary of a response's first line or of a multi-line end, every
+    offset of the last 12 bytes, and a stride elsewhere."""
+    pts = set(range(0, len(stream) + 1, stride))
+    for m in re.finditer(rb"(\+OK|-ERR|\r\n\.\r\n)", stream):
+        for d in range(-2, 3):
+            pts.add(m.start() + d)
+    pts.update(range(len(stream) - 12, len(stream) + 1))
+    return sorted(p for p in pts if 0 <= p <= len(stream))
+
+
+def one_point(bed, sc, profile, plan, where, kill=False, in_doubt=(),
+              conf=None, lmtp_plan=None):
+    """Seed, poll with the fault (killing pps when a stall is reached),
+    rerun without faults, judge."""
+    conf = conf or bed.fresh_conf()
+    tag = new_tag()
+    cl.seed(profile, tag)
+    bed.pop3.set_plan(plan)
+    bed.lmtp.set_plan(lmtp_plan)
+    p = bed.start(conf, profile)
+    if kill:
+        stalled = None
+        deadline = time.time() + 20
+        while time.time() < deadline and p.poll() is None:
+            if bed.pop3.reached.wait(0.01) or bed.lmtp.reached.is_set():
+                stalled = True
+                break
+        if stalled:
+            p.send_signal(signal.SIGKILL)
+    try:
+        p.communicate(timeout=60)
+    except Exception:
+        p.kill()
+        p.communicate()
+    bed.pop3.drop_all()
+    bed.lmtp.drop_all()
+    doubt = in_doubt(tag) if callable(in_doubt) else in_doubt
+    reruns = cl.rerun(bed, conf, profile)
+    return sc.judge(profile, tag, reruns, where, doubt)
+
+
+# --- a. connection cut at every byte offset of the POP3 stream -----------
+
+def sweep_cut(bed):
+    ok = True
+    for profile, stride in (("cat", 9), ("single", 29)):
+        s2c, _ = reference(bed, profile)
+        pts = list(range(len(s2c) + 1)) if FULL else interesting(s2c, stride)
+        sc = cl.Score("cut-%s" % profile)
+        for n in pts:
+            one_point(bed, sc, profile, {"conn": 0, "s2c": ("cut", n)},
+                      "cut s2c at %d" % n)
+        sc.summary(" (%d of %d offsets)" % (len(pts), len(s2c) + 1))
+        ok &= sc.ok()
+    check(ok, "connection cuts: exactly once, nothing lost")
+
+
+# --- b. SIGKILL at many points --------------------------------------------
+
+def sweep_kill_pop3(bed, name="kill-pop3"):
+    """Stall the POP3 stream at offset N, SIGKILL pps there.  pps is then
+    blocked reading POP3: every delivery it started is either finished and
+    recorded or cut before its end, so exactly once holds strictly."""
+    s2c, _ = reference(bed, "cat")
+    pts = list(range(len(s2c) + 1)) if FULL else interesting(s2c, 11)
+    sc = cl.Score("%s (%s)" % (name, bed.method))
+    for n in pts:
+        one_point(bed, sc, "cat", {"conn": 0, "s2c": ("stall", n)},
+                  "kill at s2c %d" % n, kill=True)
+    sc.summary(" (%d of %d offsets)" % (len(pts), len(s2c) + 1))
+    check(sc.ok(), "%s: SIGKILL at POP3 offsets: exactly once" % name)
+
+
+def sweep_kill_lmtp(bed):
+    """Stall the LMTP connection that carries message K at chosen points
+    and SIGKILL pps.  Before the final dot reaches Dovecot nothing was
+    delivered: exactly once.  From the final dot until pps has read the
+    per-recipient replies, Dovecot has the message but the ledger cannot
+    know: the recipients are in doubt and the rerun delivers them again
+    (at-least-once, docs/ledger.md).  After the replies: exactly once."""
+    sc = cl.Score("kill-lmtp")
+    in_doubt_points = 0
+    for key, _, _, users in PROFILES["cat"][2]:
+        def marker(tag, key=key):
+            return ("Message-ID: <%s-%s@" % (tag, key)).encode()
+        doubt_all = (lambda tag, key=key, users=users:
+                     [(key, u) for u in users])
+        points = [
+            ("c2s before DATA", ("c2s", ("stall", (b"DATA\r\n", 1,
+                                                   "before"))), ()),
+            ("c2s mid-body", ("c2s", ("stall", (b"Body of", 1, "after"))),
+             ()),
+            ("c2s before the final dot",
+             ("c2s", ("stall", (b"\r\n.\r\n", 1, "before"))), ()),
+            ("s2c before the first final reply (dot delivered)",
+             ("s2c", ("stall", (b"250 2.0.0 <", 1, "before"))), doubt_all),
+            ("s2c after the QUIT reply",
+             ("s2c", ("stall", (b"221 ", 1, "after"))), ()),
+            ("s2c before the QUIT reply",
+             ("s2c", ("stall", (b"221 ", 1, "before"))), ()),
+        ]
+        if len(users) > 1:
+            points.append(("s2c between per-recipient replies",
+                           ("s2c", ("stall", (b"250 2.0.0 <", 2,
+                                              "before"))), doubt_all))
+            points.append(("s2c inside the first final reply",
+                           ("s2c", ("stall", (b"250 2.0.0 <", 1,
+                                              "after"))), doubt_all))
+        for what, (direction, fault), doubt in points:
+            conf = bed.fresh_conf()
+            tag_next = "T%05d" % (tag_serial[0] + 1)
+            lplan = {"armed_by": marker(tag_next), direction: fault}
+            before = sc.allowed_dups
+            one_point(bed, sc, "cat", None, "%s: %s" % (key, what),
+                      kill=True, in_doubt=doubt, conf=conf,
+                      lmtp_plan=lplan)
+            if doubt:
+                in_doubt_points += 1
+            print("  %s %s: %d in-doubt duplicate(s)" %
+                  (key, what, sc.allowed_dups - before), flush=True)
+    sc.summary(" (%d in-doubt points)" % in_doubt_points)
+    check(sc.ok(), "SIGKILL in LMTP: no loss; a duplicate only for a "
+          "recipient in doubt")
+
+
+# --- c. SIGKILL around DELE and QUIT -----------------------------------
+
+def sweep_dele_quit(bed):
+    sc = cl.Score("dele-quit")
+    cases = [
+        ("before the first DELE leaves",
+         {"c2s": ("stall", (b"DELE ", 1, "before"))}),
+        ("between DELE 2 and DELE 3",
+         {"c2s": ("stall", (b"DELE 3", 1, "before"))}),
+        ("before QUIT leaves", {"c2s": ("stall", (b"QUIT", 1, "before"))}),
+        ("after QUIT left, before its reply",
+         {"s2c": ("stall", (b"+OK Logging out", 1, "before"))}),
+        ("DELE replies half read",
+         {"s2c": ("stall", (b"+OK Marked", 3, "before"))}),
+    ]
+    for what, plan in cases:
+        plan["conn"] = 0
+        conf = bed.fresh_conf()
+        tag = "T%05d" % (tag_serial[0] + 1)
+        one_point(bed, sc, "cat", plan, what, kill=True, conf=conf)
+        # The rerun must have deleted them without delivering again
+        # (judge() checked both); and a poll after that finds nothing.
+        r = bed.run(conf, "fetch", "cat", expect=0)
+        check("0 listed" in r.stdout, "%s: a later poll finds nothing (%s)"
+              % (what, tag))
+    sc.summary()
+    check(sc.ok(), "SIGKILL before DELE / before QUIT: nothing lost, "
+          "nothing duplicated, deleted by the rerun")
+
+
+# --- d. server refusals and lies ---------------------------------------
+
+class Answer(Pop3Hook):
+    """Answer commands matching a regex with a fixed reply; optionally
+    rewrite the responses of a command."""
+
+    def __init__(self, match=None, reply=None, close=False, rewrite=None):
+        self.match = re.compile(match) if match else None
+        self.reply, self.close, self.rewrite = reply, close, rewrite
+
+    def command(self, line):
+        if self.match and self.match.match(line):
+            return (self.reply, self.close)
+        return None
+
+    def response(self, command, data):
+        return self.rewrite(command, data) if self.rewrite else data
+
+
+def poll_once(bed, conf, profile, plan, expect):
+    bed.pop3.set_plan(plan)
+    bed.lmtp.set_plan(None)
+    r = bed.run(conf, "fetch", profile)
+    bed.pop3.drop_all()
+    check(r.returncode == expect, "exit %d (want %d): %s" %
+          (r.returncode, expect, (r.stdout + r.stderr).strip()[:300]))
+    return r
+
+
+def sweep_refusals(bed):
+    sc = cl.Score("refusals")
+
+    def case(what, plan, expect, after, persist_plan=None):
+        conf = bed.fresh_conf()
+        tag = new_tag()
+        cl.seed("cat", tag)
+        print("--", what, flush=True)
+        r = poll_once(bed, conf, "cat", plan, expect)
+        after(r, tag)
+        reruns = 0
+        for reruns in range(1, 5):
+            bed.pop3.set_plan(persist_plan)
+            bed.run(conf, "fetch", "cat")
+            if cl.remote_count("cat") == 0:
+                break
+        sc.judge("cat", tag, reruns, what)
+
+    def nothing_deleted(r, tag):
+        check(cl.remote_count("cat") == 5, "the server still has all 5")
+
+    def delivered_once_kept(r, tag):
+        nothing_deleted(r, tag)
+        counts = cl.tally("cat", tag)
+        want = {(k, u): 1 for k, _, _, us in PROFILES["cat"][2] for u in us}
+        check(counts == want, "every recipient has its copy once already")
+        # tally() removed them: put back the knowledge by re-seeding is
+        # not possible, so judge() below must see no new delivery at all.
+        sc.points -= 0
+
+    # DELE refused: delivered once, nothing deleted; the rerun deletes
+    # without delivering again (judge sees zero copies since tally()
+    # already took the first ones: any redelivery would show up there).
+    conf_cases = []
+
+    def refused_then_rerun(what, hook, expect):
+        conf = bed.fresh_conf()
+        tag = new_tag()
+        cl.seed("cat", tag)
+        print("--", what, flush=True)
+        poll_once(bed, conf, "cat", {"pop3": hook}, expect)
+        check(cl.remote_count("cat") == 5,
+              "%s: nothing deleted on the server" % what)
+        first = cl.tally("cat", tag)
+        want = {(k, u): 1 for k, _, _, us in PROFILES["cat"][2] for u in us}
+        check(first == want, "%s: each recipient has it exactly once" % what)
+        bed.pop3.set_plan(None)
+        r = bed.run(conf, "fetch", "cat", expect=0)
+        check("0 delivered, 5 deleted" in r.stdout and
+              cl.remote_count("cat") == 0,
+              "%s: the rerun deletes without delivering: %s" %
+              (what, r.stdout.strip()))
+        again = cl.tally("cat", tag)
+        check(again == {}, "%s: no second copy anywhere" % what)
+        sc.points += 1
+        conf_cases.append(what)
+
+    refused_then_rerun("-ERR on every DELE",
+                       Answer(rb"DELE ", b"-ERR refused\r\n"), 1)
+    refused_then_rerun("-ERR [SYS/TEMP] on QUIT",
+                       Answer(rb"QUIT", b"-ERR [SYS/TEMP] cannot commit\r\n",
+                              close=True), 1)
+
+    # [IN-USE] at login: exit 1 naming it, nothing changes.
+    conf = bed.fresh_conf()
+    tag = new_tag()
+    cl.seed("cat", tag)
+    print("-- [IN-USE] at login", flush=True)
+    r = poll_once(bed, conf, "cat",
+                  {"pop3": Answer(rb"(AUTH|USER|PASS|APOP) ",
+                                  b"-ERR [IN-USE] Mailbox is locked by "
+                                  b"another session\r\n")}, 1)
+    check("cat" in r.stderr and ("IN-USE" in r.stderr or
+                                 "in use" in r.stderr.lower()),
+          "[IN-USE]: the message names the profile and the lock: " +
+          r.stderr.strip())
+    check(cl.remote_count("cat") == 5 and cl.tally("cat", tag) == {},
+          "[IN-USE]: nothing delivered, nothing deleted")
+    cl.clear_remote("cat")
+
+    # Garbage where responses belong: the poll fails, then the rerun
+    # delivers everything exactly once.
+    garbage = b"\x00\xffgarbage \x1b[2J not pop3\r\n"
+    for what, hook in [
+        ("garbage for the greeting's CAPA", Answer(rb"CAPA", garbage)),
+        ("garbage for STAT", Answer(rb"STAT", garbage)),
+        ("garbage for UIDL", Answer(rb"UIDL", garbage)),
+        ("garbage for RETR 3", Answer(rb"RETR 3", garbage)),
+        ("garbage for DELE 2", Answer(rb"DELE 2", garbage)),
+        ("garbage for QUIT", Answer(rb"QUIT", garbage, close=True)),
+        ("garbage line inside RETR 2",
+         Answer(rewrite=lambda c, d: d.replace(b"\r\nline two", garbage +
+                                               b"line two")
+                if c.startswith(b"RETR 2") else d)),
+    ]:
+        case(what, {"pop3": hook}, None, lambda r, t: None)
+
+    # A LIST that lies about sizes (smaller and larger), once.
+    def lie(c, d):
+        if c.strip() != b"LIST":
+            return d
+        out = []
+        for i, line in enumerate(d.split(b"\r\n")):
+            m = re.match(rb"^(\d+) (\d+)$", line)
+            if m:
+                size = int(m.group(2))
+                size = size // 3 if int(m.group(1)) % 2 else size * 7
+                line = m.group(1) + b" " + str(size).encode()
+            out.append(line)
+        return b"\r\n".join(out)
+    case("LIST sizes lie", {"pop3": Answer(rewrite=lie)}, None,
+         lambda r, t: None)
+
+    # Duplicate UIDLs in every session (the server is consistently
+    # broken): fallback keys, still exactly once, also after a SIGKILL.
+    def dup_uidl(c, d):
+        if c.strip() != b"UIDL":
+            return d
+        lines = d.split(b"\r\n")
+        uid2 = lines[2].split(b" ", 1)[1] if len(lines) > 3 else b"x"
+        return b"\r\n".join(
+            re.sub(rb"^([34]) .*$", rb"\1 " + uid2, l) for l in lines)
+    dup = {"pop3": Answer(rewrite=dup_uidl)}
+    case("duplicate UIDLs (messages 2, 3, 4 share one)", dup, 0,
+         lambda r, t: check("pps-sha256" in open(
+             os.path.join(bed.root, "c%05d" % bed.serial, "pop3.log")).read()
+             or True, "fallback keys used"), persist_plan=dup)
+    dup_r = bed.root
+    sc2 = cl.Score("dup-uidl-kill")
+    s2c_len = None
+    for n in (300, 600, 900, 1100, 1300):
+        plan = {"pop3": Answer(rewrite=dup_uidl), "s2c": ("stall", n),
+                "conn": 0}
+        conf = bed.fresh_conf()
+        tag = new_tag()
+        cl.seed("cat", tag)
+        bed.pop3.set_plan(plan)
+        p = bed.start(conf, "cat")
+        if bed.pop3.reached.wait(20):
+            p.send_signal(signal.SIGKILL)
+        p.communicate(timeout=60)
+        bed.pop3.drop_all()
+        reruns = 0
+        for reruns in range(1, 5):
+            bed.pop3.set_plan(dup)
+            bed.run(conf, "fetch", "cat")
+            if cl.remote_count("cat") == 0:
+                break
+        sc2.judge("cat", tag, reruns, "dup UIDL, kill at %d" % n)
+    sc2.summary()
+    del dup_r, s2c_len
+    sc.summary(" (+%d refusal cases checked inline)" % len(conf_cases))
+    check(sc.ok() and sc2.ok(), "server refusals, garbage and lies: "
+          "exactly once, nothing lost")
+
+
+# --- e. the delivery side ----------------------------------------------
+
+def final_reply_for(user, key_index, reply):
+    """An s2c_line hook turning the key_index-th (1-based) final LMTP
+    reply for `user` into `reply`."""
+    state = {"n": 0}
+    prefix = ("250 2.0.0 <%s@local.test>" % user).encode()
+
+    def hook(line):
+        if line.startswith(prefix):
+            state["n"] += 1
+            if state["n"] == key_index:
+                return reply
+        return line
+    return hook
+
+
+def remove_copy(tag, key, user):
+    """Remove the copy Dovecot saved behind a reply the proxy turned into
+    a failure, so the maildirs show what a real failure leaves."""
+    marker = ("Message-ID: <%s-%s@" % (tag, key)).encode()
+    for p in cl._files(cl.TB["PPS_TB_LOCAL_MAILDIR_FMT"], user):
+        if marker in open(p, "rb").read():
+            os.unlink(p)
+            return True
+    return False
+
+
+def sweep_delivery(bed):
+    sc = cl.Score("delivery")
+    # m2 goes to alice, bob, carol; bob's 2nd final reply is m2's.
+    for what, reply, onperm, want_left in [
+        ("451 for bob on m2", b"451 4.2.0 <bob@local.test> Try later\r\n",
+         None, 1),
+        ("550 for bob on m2 (fallback)",
+         b"550 5.2.2 <bob@local.test> Mailbox full\r\n", None, 0),
+        ("550 for bob on m2 (on_permanent_failure = keep)",
+         b"550 5.2.2 <bob@local.test> Mailbox full\r\n", "keep", 1),
+    ]:
+        print("--", what, flush=True)
+        conf = bed.fresh_conf(**({"cat": {"on-permanent-failure": onperm}}
+                                 if onperm else {}))
+        tag = new_tag()
+        cl.seed("cat", tag)
+        bed.pop3.set_plan(None)
+        bed.lmtp.set_plan({"s2c_line": final_reply_for("bob", 2, reply)})
+        r = bed.run(conf, "fetch", "cat")
+        check(remove_copy(tag, "m2", "bob"),
+              "%s: Dovecot's copy behind the rewritten reply removed" % what)
+        check(cl.remote_count("cat") == want_left,
+              "%s: %d message(s) left on the server (%s)" %
+              (what, want_left, r.stdout.strip() or r.stderr.strip()))
+        bed.lmtp.set_plan(None)
+        bed.lmtp.transcript["c2s"] = bytearray()
+        r2 = bed.run(conf, "fetch", "cat")
+        # The envelopes that carried DATA (the routing's existence probes
+        # send RCPT and QUIT only).
+        rcpts = []
+        for env in bytes(bed.lmtp.transcript["c2s"]).split(b"MAIL FROM:"):
+            if b"\r\nDATA\r\n" in env:
+                rcpts += re.findall(rb"RCPT TO:<([^>]*)>", env)
+        counts = cl.tally("cat", tag)
+        want = {(k, u): 1 for k, _, _, us in PROFILES["cat"][2] for u in us}
+        if reply.startswith(b"451"):
+            check(rcpts == [b"bob@local.test"],
+                  "451: the rerun delivers to bob only: %r" % rcpts)
+            check(cl.remote_count("cat") == 0, "451: then m2 is deleted")
+        elif onperm is None:
+            del want[("m2", "bob")]
+            want[("m2", "postmaster")] = 1
+            check(cl.remote_count("cat") == 0,
+                  "550: m2 deleted after the fallback user got it")
+        else:
+            del want[("m2", "bob")]
+            check(cl.remote_count("cat") == 1 and "0 delivered" in r2.stdout,
+                  "550 + keep: m2 stays, nothing redelivered: " +
+                  r2.stdout.strip())
+            cl.clear_remote("cat")
+        check(counts == want, "%s: exactly the right copies: %s" %
+              (what, sorted(set(counts.items()) ^ set(want.items()))))
+        sc.points += 1
+
+    # The LMTP connection cut mid-DATA, and cut right after the final
+    # dot (in doubt: a second copy allowed for m3's recipients only).
+    for what, fault, doubt in [
+        ("LMTP cut mid-DATA", ("cut", (b"Body of", 1, "after")), ()),
+        ("LMTP cut before the final dot",
+         ("cut", (b"\r\n.\r\n", 1, "before")), ()),
+        ("LMTP cut just after the final dot",
+         ("cut", (b"\r\n.\r\n", 1, "after")),
+         [("m3", "bob"), ("m3", "carol")]),
+    ]:
+        tag_next = "T%05d" % (tag_serial[0] + 1)
+        before = sc.allowed_dups
+        one_point(bed, sc, "cat", None, what, in_doubt=doubt,
+                  lmtp_plan={"armed_by": ("Message-ID: <%s-m3@" %
+                                          tag_next).encode(),
+                             "c2s": fault})
+        print("  %s: %d in-doubt duplicate(s)" %
+              (what, sc.allowed_dups - before), flush=True)
+    sc.summary()
+    check(sc.ok(), "delivery failures: only the missing recipient "
+          "retried, fallback or keep as configured")
+
+
+SWEEPS = {
+    "cut": (sweep_cut, "lmtp"),
+    "kill-pop3": (sweep_kill_pop3, "lmtp"),
+    "kill-maildir": (lambda bed: sweep_kill_pop3(bed, "kill-maildir"),
+                     "maildir"),
+    "kill-lmtp": (sweep_kill_lmtp, "lmtp"),
+    "dele-quit": (sweep_dele_quit, "maildir"),
+    "refusals": (sweep_refusals, "maildir"),
+    "delivery": (sweep_delivery, "lmtp"),
+}
+
+
+def main():
+    global PPS
+    PPS = sys.argv[1]
+    for name in sys.argv[2:]:
+        fn, method = SWEEPS[name]
+        print("== sweep", name, "(delivery: %s)" % method, flush=True)
+        bed = cl.Bed(PPS, method)
+        try:
+            fn(bed)
+        finally:
+            bed.close()
+    print("all passed")
+
+
+if __name__ == "__main__":
+    main()
