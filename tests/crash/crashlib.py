@@ -160,15 +160,28 @@ def rerun(bed, conf, profile, limit=6):
     polls it took (limit + 1 when it never emptied)."""
     bed.pop3.set_plan(None)
     bed.lmtp.set_plan(None)
+    bed.last_reruns = []
     for n in range(1, limit + 1):
-        bed.run(conf, "fetch", profile)
+        r = bed.run(conf, "fetch", profile)
+        bed.last_reruns.append(r.stdout + r.stderr)
         if remote_count(profile) == 0:
             return n
         time.sleep(0.05 * n)  # Dovecot may still hold the killed session
     return limit + 1
 
 
-def tally(profile, tag):
+def expected(profile):
+    """{(key, user): 1} for every recipient of every message."""
+    return {(k, u): 1 for k, _, _, users in PROFILES[profile][2]
+            for u in users}
+
+
+def count_copies(profile, tag):
+    """Like tally() but leaves the files in place."""
+    return tally(profile, tag, remove=False)
+
+
+def tally(profile, tag, remove=True):
     """{(key, user): copies} of this point's messages in the local
     maildirs; the files are removed so the next point starts clean."""
     counts = {}
@@ -182,7 +195,8 @@ def tally(profile, tag):
                 continue
             key = data[i + len(marker):].split(b"@", 1)[0].decode()
             counts[(key, user)] = counts.get((key, user), 0) + 1
-            os.unlink(p)
+            if remove:
+                os.unlink(p)
     return counts
 
 
@@ -192,6 +206,7 @@ class Score:
     def __init__(self, name):
         self.name = name
         self.points = self.reruns = self.dups = self.losses = 0
+        self.kills = 0
         self.allowed_dups = 0
         self.problems = []
         self.t0 = time.time()
@@ -227,9 +242,10 @@ class Score:
         return counts
 
     def summary(self, extra=""):
-        line = ("SUMMARY %s: %d points, %d reruns, %d duplicates, %d "
-                "losses, %d in-doubt duplicates (allowed)%s, %.1f s" %
-                (self.name, self.points, self.reruns, self.dups,
+        line = ("SUMMARY %s: %d points (%d SIGKILLs), %d reruns, %d "
+                "duplicates, %d losses, %d in-doubt duplicates (allowed)%s, "
+                "%.1f s" %
+                (self.name, self.points, self.kills, self.reruns, self.dups,
                  self.losses, self.allowed_dups, extra,
                  time.time() - self.t0))
         print(line, flush=True)
