@@ -96,6 +96,10 @@ class _Conn:
         self.plan = plan or {}
         self.upstream = socket.create_connection(proxy.target, timeout=30)
         self.upstream.settimeout(None)
+        # No Nagle: a forwarded pipelined command must not wait for the
+        # peer's delayed ACK (40 ms per round trip otherwise).
+        for sock in (client, self.upstream):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.lock = threading.Lock()  # writes to the client, the queue
         self.closed = False
         self.faults = {d: _Fault(self.plan[d]) for d in ("s2c", "c2s")

@@ -50,12 +50,12 @@ def reference(bed, profile):
 
 
 def interesting(stream, stride):
-    """Offsets worth cutting at: every offset within 2 bytes of a line
-    boundary of a response's first line or of a multi-line end, every
+    """Offsets worth cutting at: every offset within 1 byte of the start
+    of a response or of the end of a multi-line one, every
     offset of the last 12 bytes, and a stride elsewhere."""
     pts = set(range(0, len(stream) + 1, stride))
     for m in re.finditer(rb"(\+OK|-ERR|\r\n\.\r\n)", stream):
-        for d in range(-2, 3):
+        for d in range(-1, 2):
             pts.add(m.start() + d)
     pts.update(range(len(stream) - 12, len(stream) + 1))
     return sorted(p for p in pts if 0 <= p <= len(stream))
@@ -104,7 +104,7 @@ def one_point(bed, sc, profile, plan, where, kill=False, in_doubt=(),
 
 def sweep_cut(bed):
     ok = True
-    for profile, stride in (("cat", 9), ("single", 29)):
+    for profile, stride in (("cat", 23), ("single", 53)):
         s2c, _ = reference(bed, profile)
         pts = list(range(len(s2c) + 1)) if FULL else interesting(s2c, stride)
         sc = cl.Score("cut-%s" % profile)
@@ -123,7 +123,7 @@ def sweep_kill_pop3(bed, name="kill-pop3"):
     blocked reading POP3: every delivery it started is either finished and
     recorded or cut before its end, so exactly once holds strictly."""
     s2c, _ = reference(bed, "cat")
-    pts = list(range(len(s2c) + 1)) if FULL else interesting(s2c, 11)
+    pts = list(range(len(s2c) + 1)) if FULL else interesting(s2c, 29)
     sc = cl.Score("%s (%s)" % (name, bed.method))
     for n in pts:
         one_point(bed, sc, "cat", {"conn": 0, "s2c": ("stall", n)},
