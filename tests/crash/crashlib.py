@@ -4,7 +4,9 @@ uniquely tagged messages, the fault-free reruns, and the exactly-once
 check per message per recipient.
 
 Run under tests/testbed/testbed.py (PPS_TB_* variables)."""
+import glob
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -200,6 +202,77 @@ def tally(profile, tag, remove=True):
     return counts
 
 
+def _unescape(field):
+    """A ledger field (docs/ledger.md: %XX escapes, '-' is empty)."""
+    if field == "-":
+        return ""
+    return re.sub(r"%([0-9A-Fa-f]{2})",
+                  lambda m: chr(int(m.group(1), 16)), field)
+
+
+def ledger_in_doubt(conf):
+    """(uid, recipient) pairs the ledger of `conf` has in doubt: an intent
+    (I) with no outcome (D or F) after it.  Read from the file store's
+    text records (docs/ledger.md, "Format"); checksums are not verified,
+    a torn last line is ignored."""
+    state = {}
+    for path in glob.glob(os.path.join(conf, "state", "*.ledger")):
+        with open(path, "rb") as f:
+            lines = f.read().split(b"\n")
+        for line in lines[:-1]:  # the last piece has no newline
+            parts = line.decode("ascii", "replace").split(" ")
+            if len(parts) < 4:
+                continue
+            kind, uid, rcpt = parts[1], parts[2], parts[3]
+            if kind == "I":
+                state[(_unescape(uid), _unescape(rcpt))] = "I"
+            elif kind in ("D", "F"):
+                state[(_unescape(uid), _unescape(rcpt))] = kind
+    return {k for k, v in state.items() if v == "I"}
+
+
+def in_doubt_keys(bed, conf, profile):
+    """The (key, user) pairs a rerun may deliver a second time: those the
+    ledger has in doubt after the kill, minus, with LMTP, those whose
+    final reply pps had already received (then the ledger could have
+    known: a second copy is a bug, not the documented window)."""
+    doubt = ledger_in_doubt(conf)
+    if not doubt:
+        return set()
+    s2c = bytes(bed.pop3.transcript["s2c"])
+    numbers = {}
+    for uid, _ in doubt:
+        m = re.search(rb"\r\n(\d+) " + re.escape(uid.encode()) + rb"\r\n",
+                      s2c)
+        if m:
+            numbers[uid] = int(m.group(1))
+    keys = [k for k, _, _, _ in PROFILES[profile][2]]
+    out = set()
+    for uid, rcpt in doubt:
+        n = numbers.get(uid)
+        if n is None or not 1 <= n <= len(keys):
+            continue  # an unknown uid: no allowance
+        key, user = keys[n - 1], rcpt.split("@")[0]
+        if bed.method == "lmtp" and lmtp_answered(bed, key, user):
+            continue
+        out.add((key, user))
+    return out
+
+
+def lmtp_answered(bed, key, user):
+    """Did pps receive the final LMTP reply for `user` in the connection
+    that carried message `key`?"""
+    marker = ("-%s@crash.test>" % key).encode()
+    reply = ("250 2.0.0 <%s@local.test>" % user).encode()
+    for conn in bed.lmtp.history:
+        c2s, s2c = bytes(conn["c2s"]), bytes(conn["s2c"])
+        if marker in c2s and b"\r\nDATA\r\n" in c2s:
+            i = s2c.find(reply)
+            if i >= 0 and s2c.find(b"\r\n", i) >= 0:
+                return True
+    return False
+
+
 class Score:
     """Points, reruns, duplicates and losses of one sweep."""
 
@@ -207,6 +280,7 @@ class Score:
         self.name = name
         self.points = self.reruns = self.dups = self.losses = 0
         self.kills = 0
+        self.ledger_doubt = 0  # recipients the ledger had in doubt
         self.allowed_dups = 0
         self.problems = []
         self.t0 = time.time()
@@ -243,10 +317,10 @@ class Score:
 
     def summary(self, extra=""):
         line = ("SUMMARY %s: %d points (%d SIGKILLs), %d reruns, %d "
-                "duplicates, %d losses, %d in-doubt duplicates (allowed)%s, "
-                "%.1f s" %
+                "duplicates, %d losses, %d in-doubt duplicates (allowed; "
+                "%d recipients were in doubt)%s, %.1f s" %
                 (self.name, self.points, self.kills, self.reruns, self.dups,
-                 self.losses, self.allowed_dups, extra,
+                 self.losses, self.allowed_dups, self.ledger_doubt, extra,
                  time.time() - self.t0))
         print(line, flush=True)
         for p in self.problems[:40]:

@@ -291,6 +291,7 @@ class FaultProxy:
         self.events = []
         self.transcript = {"s2c": bytearray(), "c2s": bytearray()}
         self.conns = []
+        self.history = []
         self.running = True
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -303,6 +304,8 @@ class FaultProxy:
             self.reached.clear()
             self.events = []
             self.transcript = {"s2c": bytearray(), "c2s": bytearray()}
+            # Per connection: {"s2c": bytes forwarded, "c2s": ...}.
+            self.history = []
 
     def _record(self, direction, data):
         with self.lock:
@@ -334,6 +337,7 @@ class FaultProxy:
                 continue
             with self.lock:
                 self.conns.append(c)
+                self.history.append(c.sent)
             threading.Thread(target=c.pump_c2s, daemon=True).start()
             threading.Thread(target=c.pump_s2c, daemon=True).start()
 
