@@ -183,6 +183,9 @@ def count_copies(profile, tag):
     return tally(profile, tag, remove=False)
 
 
+TRUNCATED = []  # copies that are not the whole message (tally() fills)
+
+
 def tally(profile, tag, remove=True):
     """{(key, user): copies} of this point's messages in the local
     maildirs; the files are removed so the next point starts clean."""
@@ -197,6 +200,13 @@ def tally(profile, tag, remove=True):
                 continue
             key = data[i + len(marker):].split(b"@", 1)[0].decode()
             counts[(key, user)] = counts.get((key, user), 0) + 1
+            # A copy must be whole: the body's last line, with the
+            # dot-stuffed line restored, ends the file.
+            tail = ("Body of %s %s.\n.leading dot\nline two\n" %
+                    (tag, key)).encode()
+            if not data.endswith(tail):
+                TRUNCATED.append("%s for %s: not the whole message" %
+                                 (key, user))
             if remove:
                 os.unlink(p)
     return counts
@@ -292,6 +302,9 @@ class Score:
         self.points += 1
         self.reruns += reruns
         counts = tally(profile, tag)
+        for t in TRUNCATED:
+            self.problems.append("%s: %s" % (where, t))
+        del TRUNCATED[:]
         left = remote_count(profile)
         if left:
             self.problems.append("%s: %d message(s) still on the server "
