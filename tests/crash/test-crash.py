@@ -397,8 +397,9 @@ def sweep_refusals(bed):
         ("text garbage for RETR 4",
          Answer(rb"RETR 4", b"hello there\r\n")),
         ("binary junk inside the body of message 2 (it is data)",
-         Answer(rewrite=lambda c, d: d.replace(b"\r\nline two", b"\r\n" +
-                                               garbage + b"line two")
+         Answer(rewrite=lambda c, d: d.replace(b"\r\n\r\nBody of",
+                                               b"\r\n\r\n" + garbage +
+                                               b"Body of")
                 if c.startswith(b"RETR 2") else d)),
         ("LIST sizes lie (1/3 and 7x)", Answer(rewrite=lie)),
     ]:
