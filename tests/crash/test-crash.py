@@ -62,7 +62,7 @@ def interesting(stream, stride):
 
 
 def one_point(bed, sc, profile, plan, where, kill=False, in_doubt=(),
-              conf=None, lmtp_plan=None, after_fault=None, kill_delay=0):
+              conf=None, lmtp_plan=None, after_fault=None):
     """Seed, poll with the fault (killing pps when a stall is reached),
     call after_fault(tag) on the state the fault left, rerun without
     faults, judge.  A kill point whose stall was never reached is a
@@ -81,7 +81,6 @@ def one_point(bed, sc, profile, plan, where, kill=False, in_doubt=(),
                 stalled = True
                 break
         if stalled:
-            time.sleep(kill_delay)
             p.send_signal(signal.SIGKILL)
             sc.kills += 1
         else:
@@ -119,6 +118,10 @@ def one_point(bed, sc, profile, plan, where, kill=False, in_doubt=(),
 # --- a. connection cut at every byte offset of the POP3 stream -----------
 
 def sweep_cut(bed):
+    """Cut the POP3 connection after byte N of the server's stream.  pps
+    lives on: a message cut mid-RETR is aborted at the deliverer (never
+    delivered in part), the session is given up without DELE or QUIT,
+    and the rerun finishes the job.  No in-doubt allowance at all."""
     ok = True
     for profile, stride in (("cat", 23), ("single", 53)):
         s2c, _ = reference(bed, profile)
