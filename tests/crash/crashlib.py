@@ -339,6 +339,12 @@ class Score:
                 elif want and n == 2 and (key, u) in in_doubt:
                     self.allowed_dups += 1
                 elif want and n == 2 and (key, u) in quit_bug:
+                    # NOT FINISHED: the known bug of lmtp-quit-window
+                    # (libpps/deliver/smtp.c waits for the QUIT reply
+                    # inside commit).  A racy kill can land there; such a
+                    # copy is reported here and in the SUMMARY line, and
+                    # the deterministic reproduction is the skipped
+                    # crash/lmtp-quit-window test.
                     self.quit_bug_dups += 1
                     print("  known bug (LMTP QUIT inside the window): %s: "
                           "%s twice for %s" % (where, key, u), flush=True)
