@@ -5,7 +5,8 @@ LMTP) and forwards bytes both ways until its *plan* says otherwise.  A plan
 is a dict; the keys (all optional):
 
   conn        which connection the faults apply to, 0-based, counted from
-              set_plan() (None: every connection).  Others pass untouched.
+              set_plan() (None: every connection).  Others pass untouched
+              (but keep the pop3 / s2c_line hooks when "persist" is true).
   s2c / c2s   a fault on the server->client / client->server stream:
               (action, where) with action "cut" (close both sockets) or
               "stall" (stop forwarding that direction; signal the test),
