@@ -20,6 +20,8 @@ import testbed  # noqa: E402
 from faultproxy import FaultProxy  # noqa: E402
 
 TB = os.environ
+# No poll of 5 small messages takes this long; a longer one is a hang.
+FETCH_TIMEOUT = 30
 LOCAL_USERS = ["alice", "bob", "carol", "postmaster"]
 
 # The catch-all poll: 5 messages, 1 to 3 recipients each, one for the
@@ -78,6 +80,7 @@ class Bed:
                      "--allow-plaintext-password", *extra,
                      stdin=TB["PPS_TB_PASSWORD"] + "\n", expect=0)
         self.serial = 0
+        self.hangs = 0
 
     def write_conf(self, d, method):
         with open(os.path.join(d, "pps.conf"), "w") as f:
@@ -103,9 +106,29 @@ class Bed:
         return d
 
     def run(self, conf, *args, stdin=None, expect=None):
-        r = subprocess.run([self.pps_exe, "-c", conf] + list(args),
-                           input=stdin, capture_output=True, text=True,
-                           timeout=120)
+        try:
+            r = subprocess.run([self.pps_exe, "-c", conf] + list(args),
+                               input=stdin, capture_output=True, text=True,
+                               timeout=FETCH_TIMEOUT)
+        except subprocess.TimeoutExpired as e:
+            # A hang is a finding: show where each connection stood.
+            self.hangs += 1
+            print("HANG: pps %s ran over %d s; killed. stderr: %s" %
+                  (" ".join(args), FETCH_TIMEOUT, e.stderr), flush=True)
+            for name, px in (("pop3", self.pop3), ("lmtp", self.lmtp)):
+                for i, c in enumerate(px.history[-3:]):
+                    print("  %s conn -%d c2s tail: %r" %
+                          (name, 3 - i, bytes(c["c2s"][-300:])), flush=True)
+                    print("  %s conn -%d s2c tail: %r" %
+                          (name, 3 - i, bytes(c["s2c"][-300:])), flush=True)
+            log = os.path.join(conf, "pop3.log")
+            if os.path.exists(log):
+                with open(log) as f:
+                    print("  pop3.log tail:\n" + "".join(f.readlines()[-15:]),
+                          flush=True)
+            self.pop3.drop_all()
+            self.lmtp.drop_all()
+            r = subprocess.CompletedProcess(args, 124, "", "hung")
         if expect is not None and r.returncode != expect:
             fail("pps %s exited %d, expected %d\nstdout: %s\nstderr: %s" %
                  (" ".join(args), r.returncode, expect, r.stdout, r.stderr))

@@ -87,10 +87,13 @@ def one_point(bed, sc, profile, plan, where, kill=False, in_doubt=(),
             sc.problems.append("%s: the stall point was never reached "
                                "(pps exited %s)" % (where, p.poll()))
     try:
-        p.communicate(timeout=60)
+        p.communicate(timeout=cl.FETCH_TIMEOUT)
     except Exception:
         p.kill()
         p.communicate()
+        bed.hangs += 1
+        sc.problems.append("%s: the faulty poll hung (no stall reached, "
+                           "no exit in %d s)" % (where, cl.FETCH_TIMEOUT))
     bed.pop3.drop_all()
     bed.lmtp.drop_all()
     quit_bug = ()
@@ -595,6 +598,7 @@ def main():
         bed = cl.Bed(PPS, method)
         try:
             fn(bed)
+            check(bed.hangs == 0, "no pps fetch hung (%d did)" % bed.hangs)
         finally:
             bed.close()
     print("all passed")
