@@ -156,6 +156,12 @@ def sweep_kill_pop3(bed, name="kill-pop3"):
                   "kill at s2c %d" % n, kill=True, in_doubt="ledger")
     sc.summary(" (%d of %d offsets)" % (len(pts), len(s2c) + 1))
     check(sc.ok(), "%s: SIGKILL at POP3 offsets: exactly once" % name)
+    if bed.method == "maildir":
+        # Maildir settles an in-doubt recipient by its delivery tag (the
+        # file name says whether it got the message): no allowance at all.
+        check(sc.allowed_dups == 0,
+              "%s: no second copy even for recipients in doubt (%d)" %
+              (name, sc.allowed_dups))
 
 
 def sweep_kill_lmtp(bed, quit_window=False):
@@ -229,25 +235,27 @@ def sweep_kill_lmtp(bed, quit_window=False):
 
 
 def sweep_lmtp_quit_window(bed):
-    # NOT FINISHED: known bug in libpps/deliver/smtp.c (the deliver part,
-    # not this one): smtp_commit() reads the per-recipient final replies,
-    # then sends QUIT and waits up to SMTP_QUIT_MS (5 s) for its reply
-    # before returning, and the poll can only record the outcomes (D) once
-    # pps_deliver_commit() returns.  A crash while the LMTP/SMTP server
-    # takes its time to answer QUIT leaves every recipient "in doubt"
-    # although all the 250s were read: the rerun delivers the message
-    # again (measured: every recipient of the message, at both points
-    # below).  Fix (in deliver): do not wait for the QUIT reply in
-    # commit (send QUIT and close, or defer QUIT to the next begin/free),
-    # so that the window is only the 250 -> D record, as docs/ledger.md
-    # says.  Until then this sweep is skipped unless
-    # PPS_CRASH_KNOWN_BUGS=1, when it runs and fails.
-    if os.environ.get("PPS_CRASH_KNOWN_BUGS") != "1":
-        print("SKIP: NOT FINISHED: known bug: LMTP QUIT round trip inside "
-              "the in-doubt window (libpps/deliver/smtp.c smtp_commit); "
-              "PPS_CRASH_KNOWN_BUGS=1 runs it", flush=True)
-        sys.exit(77)
-    sweep_kill_lmtp(bed, quit_window=True)
+    # Was a bug (found by this sweep): smtp_commit() waited up to 5 s for
+    # the reply to QUIT before returning, and the poll records outcomes
+    # only when commit returns, so a crash during that wait left every
+    # recipient "in doubt" although all the 250s were read, and the rerun
+    # delivered the message again.  Fixed: commit sends QUIT and closes
+    # without waiting.  Proof: the LMTP server's QUIT replies are held
+    # back for ever on every connection; the poll must still finish at
+    # once (the old code needed 5 s per message, 25 s here), with nothing
+    # left in doubt, every message exactly once.
+    sc = cl.Score("lmtp-quit-window")
+    conf = bed.fresh_conf()
+    started = time.time()
+    one_point(bed, sc, "cat", None, "QUIT replies held back",
+              conf=conf, lmtp_plan={"s2c": ("stall", (b"221 ", 1, "before"))})
+    elapsed = time.time() - started
+    doubt, quit_bug = cl.in_doubt_keys(bed, conf, "cat")
+    sc.summary(" (poll and rerun took %.1f s)" % elapsed)
+    check(elapsed < 15, "commit does not wait for the QUIT reply "
+          "(%.1f s for 5 messages; waiting would take 25 s)" % elapsed)
+    check(not doubt and not quit_bug, "nothing left in doubt")
+    check(sc.ok(), "QUIT window closed: no loss, no duplicate")
 
 
 # --- c. SIGKILL around DELE and QUIT -----------------------------------
