@@ -288,7 +288,8 @@ static int plan(poll_ctx *ctx, unsigned int **fetch, size_t *fetch_count)
     return 0;
 }
 
-/* Messages fetched but not complete: they stay for the next poll. */
+/* Messages fetched but not complete because of a temporary failure: they
+ * stay for the next poll. */
 static void count_unfinished(poll_ctx *ctx, const unsigned int *fetch,
                              size_t fetch_count)
 {
@@ -300,9 +301,14 @@ static void count_unfinished(poll_ctx *ctx, const unsigned int *fetch,
         for (j = 0; j < ctx->list->count; j++)
             if (ctx->list->entries[j].number == fetch[i])
                 break;
+        /* Left only because a recipient refused it for good and the
+         * profile keeps such mail (or even the fallback refused it): that
+         * is on purpose and logged, not a failure to retry. */
         if (j < ctx->list->count && ctx->uids[j] &&
             pps_ledger_message(&info, ctx->ledger, ctx->uids[j]) == 0 &&
-            info.state < PPS_LEDGER_COMPLETE)
+            info.state < PPS_LEDGER_COMPLETE &&
+            (info.failed_temp > 0 || info.in_doubt > 0 ||
+             info.failed_perm == 0))
             ctx->report->failed_temp++;
     }
 }
