@@ -34,6 +34,12 @@ static const char *setting(const pps_runtime *rt, const char *key)
     return v && *v ? v : NULL;
 }
 
+/* Booleans of pps.conf come back in canonical form: "yes" or "no". */
+static int is_yes(const char *value)
+{
+    return value && strcmp(value, "yes") == 0;
+}
+
 /* The first line of [delivery] auth_password_file, which others may not
  * read (like a profile's password_file). */
 static int read_auth_password(pps_runtime *rt, const char *path)
@@ -94,6 +100,12 @@ int pps_runtime_new(pps_runtime **out, const char *dir)
     rt->deliver_options.command = setting(rt, "command");
     rt->deliver_options.username = setting(rt, "auth_user");
     rt->deliver_options.default_sender = setting(rt, "sender");
+    rt->deliver_options.helo_name = setting(rt, "helo_name");
+    rt->deliver_options.tls_ca_file = setting(rt, "tls_ca_file");
+    rt->deliver_options.starttls = is_yes(setting(rt, "starttls"));
+    rt->deliver_options.shell = is_yes(setting(rt, "shell"));
+    rt->deliver_options.allow_plaintext_auth =
+        is_yes(setting(rt, "allow_plaintext_auth"));
     if ((pwfile = setting(rt, "auth_password_file")) != NULL) {
         if ((err = read_auth_password(rt, pwfile)) < 0)
             goto fail;

@@ -114,6 +114,16 @@ static const pps__key delivery_keys[] = {
      "a file whose first line is the SMTP AUTH password"},
     {"sender", PPS__T_ADDRESS, "", 0, 0, NULL, PPS__KEY_EMPTY_OK,
      "the envelope sender when a message has none (empty: <>)"},
+    {"starttls", PPS__T_BOOL, "no", 0, 0, NULL, 0,
+     "smtp: require STARTTLS (verified) before AUTH and the message"},
+    {"tls_ca_file", PPS__T_PATH, "", 0, 0, NULL, PPS__KEY_EMPTY_OK,
+     "smtp: the CA bundle for STARTTLS (empty: the system's CAs)"},
+    {"allow_plaintext_auth", PPS__T_BOOL, "no", 0, 0, NULL, 0,
+     "smtp: allow AUTH over an unencrypted TCP connection to another host"},
+    {"shell", PPS__T_BOOL, "no", 0, 0, NULL, 0,
+     "pipe: run the command with /bin/sh -c instead of splitting it"},
+    {"helo_name", PPS__T_TEXT, "", 0, 255, NULL, PPS__KEY_EMPTY_OK,
+     "lmtp/smtp: the name given in LHLO/EHLO (empty: this host's name)"},
 };
 
 static const pps__key service_keys[] = {
