@@ -77,35 +77,22 @@ int pps_ledger_fallback_key(char *out, size_t size, unsigned long long octets,
     return 0;
 }
 
-int pps_ledger_delivery_tag(char *out, size_t size, const pps_ledger *l,
-                            const char *uid, const char *rcpt)
+/* 32 hex digits of SHA-256 over parts[i] (lens[i] bytes each), the ledger's
+ * short stable names: delivery tags and store file names. */
+int pps__ledger_sha256_hex32(char out[33], const char *const *parts,
+                             const size_t *lens, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    const char *parts[4];
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     EVP_MD_CTX *ctx;
-    int err, ok;
+    int ok;
 
-    if (!out || size < PPS_LEDGER_TAG_SIZE)
-        return pps__error_set(PPS_EINVAL, "ledger: delivery tag needs %d bytes",
-                              PPS_LEDGER_TAG_SIZE);
-    out[0] = '\0';
-    if ((err = pps__ledger_usable(l, 0)) < 0 ||
-        (err = pps__ledger_check_str(uid, PPS_LEDGER_UID_MAX, "uid")) < 0 ||
-        (err = pps__ledger_check_str(rcpt, PPS_LEDGER_RCPT_MAX, "recipient")) <
-            0)
-        return err;
     if (!(ctx = EVP_MD_CTX_new()))
         return pps__error_oom();
-    parts[0] = l->host;
-    parts[1] = l->user;
-    parts[2] = uid;
-    parts[3] = rcpt;
     ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
-    /* Each part with its NUL: ("ab", "c") and ("a", "bc") differ. */
-    for (int i = 0; i < 4 && ok; i++)
-        ok = EVP_DigestUpdate(ctx, parts[i], strlen(parts[i]) + 1) == 1;
+    for (size_t i = 0; i < n && ok; i++)
+        ok = EVP_DigestUpdate(ctx, parts[i], lens[i]) == 1;
     ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen >= 16;
     EVP_MD_CTX_free(ctx);
     if (!ok)
@@ -116,4 +103,30 @@ int pps_ledger_delivery_tag(char *out, size_t size, const pps_ledger *l,
     }
     out[32] = '\0';
     return 0;
+}
+
+int pps_ledger_delivery_tag(char *out, size_t size, const pps_ledger *l,
+                            const char *uid, const char *rcpt)
+{
+    const char *parts[4];
+    size_t lens[4];
+    int err;
+
+    if (!out || size < PPS_LEDGER_TAG_SIZE)
+        return pps__error_set(PPS_EINVAL, "ledger: delivery tag needs %d bytes",
+                              PPS_LEDGER_TAG_SIZE);
+    out[0] = '\0';
+    if ((err = pps__ledger_usable(l, 0)) < 0 ||
+        (err = pps__ledger_check_str(uid, PPS_LEDGER_UID_MAX, "uid")) < 0 ||
+        (err = pps__ledger_check_str(rcpt, PPS_LEDGER_RCPT_MAX, "recipient")) <
+            0)
+        return err;
+    parts[0] = l->host;
+    parts[1] = l->user;
+    parts[2] = uid;
+    parts[3] = rcpt;
+    /* Each part with its NUL: ("ab", "c") and ("a", "bc") differ. */
+    for (int i = 0; i < 4; i++)
+        lens[i] = strlen(parts[i]) + 1;
+    return pps__ledger_sha256_hex32(out, parts, lens, 4);
 }

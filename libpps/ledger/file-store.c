@@ -126,27 +126,10 @@ static int sync_dir(const fmb *m)
 
 static int digest_name(char out[33], const char *host, const char *user)
 {
-    static const char hex[] = "0123456789abcdef";
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    int ok;
+    const char *parts[2] = {host, user};
+    size_t lens[2] = {strlen(host) + 1, strlen(user)};
 
-    if (!ctx)
-        return pps__error_oom();
-    ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
-         EVP_DigestUpdate(ctx, host, strlen(host) + 1) == 1 &&
-         EVP_DigestUpdate(ctx, user, strlen(user)) == 1 &&
-         EVP_DigestFinal_ex(ctx, md, &n) == 1 && n >= 16;
-    EVP_MD_CTX_free(ctx);
-    if (!ok)
-        return pps__error_set(PPS_ERROR, "ledger: SHA-256 failed");
-    for (unsigned int i = 0; i < 16; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 15];
-    }
-    out[32] = '\0';
-    return 0;
+    return pps__ledger_sha256_hex32(out, parts, lens, 2);
 }
 
 static char *join(const char *dir, const char *digest, const char *suffix)

@@ -111,6 +111,11 @@ void pps__ledger_file_store_set_io(pps_ledger_store *store,
 
 /* The path of the ledger file of (host, user) in the store's folder, for
  * tests: writes into buf, returns 0 or PPS_ETOOBIG. */
+/* 32 hex digits of SHA-256 over parts[i] (lens[i] bytes each): delivery
+ * tags and store file names (fallback.c). */
+int pps__ledger_sha256_hex32(char out[33], const char *const *parts,
+                             const size_t *lens, size_t n);
+
 int pps__ledger_file_path(char *buf, size_t size, const pps_ledger_store *store,
                           const char *host, const char *user);
 
