@@ -105,6 +105,10 @@ extern const pps_retrieve_callbacks pps__poll_retrieve_callbacks;
  * list (unless keep) or to the retry list.  Returns 1 complete, 0 not. */
 int pps__poll_settle(poll_ctx *ctx, unsigned int number, const char *uid);
 
+/* The ledger key of message `number`, or NULL (binary search of the
+ * inventory, which is in number order). */
+const char *pps__poll_uid_of(const poll_ctx *ctx, unsigned int number);
+
 /* Free the per-message state. */
 void pps__poll_message_reset(poll_ctx *ctx);
 

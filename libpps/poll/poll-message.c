@@ -26,8 +26,8 @@
 /* RFC 5321 4.5.3.1.3: a reverse path is at most 256 octets. */
 #define SENDER_MAX 257
 
-/* The list entry of message `number` (entries are in number order). */
-static const char *uid_of(const poll_ctx *ctx, unsigned int number)
+/* The ledger key of message `number` (entries are in number order). */
+const char *pps__poll_uid_of(const poll_ctx *ctx, unsigned int number)
 {
     size_t lo = 0, hi = ctx->list->count;
 
@@ -497,7 +497,7 @@ static int on_begin(unsigned int number, void *payload)
         return 1; /* stop before the next message; DELE and QUIT follow */
     pps__poll_message_reset(ctx);
     m->number = number;
-    m->uid = uid_of(ctx, number);
+    m->uid = pps__poll_uid_of(ctx, number);
     if (!m->uid) /* never asked for: the inventory gave it no key */
         return pps__poll_fail(ctx, pps__error_set(PPS_ERROR,
                                                   "message %u has no ledger "
@@ -552,7 +552,8 @@ static int on_end(unsigned int number, int status, unsigned long long octets,
 {
     poll_ctx *ctx = payload;
     poll_message *m = &ctx->msg;
-    const char *uid = m->state != MSG_IDLE ? m->uid : uid_of(ctx, number);
+    const char *uid =
+        m->state != MSG_IDLE ? m->uid : pps__poll_uid_of(ctx, number);
 
     (void)flags;
     if (status == 0 && m->state == MSG_HEADER) {

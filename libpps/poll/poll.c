@@ -297,15 +297,11 @@ static void count_unfinished(poll_ctx *ctx, const unsigned int *fetch,
 
     for (i = 0; i < fetch_count; i++) {
         pps_ledger_message_info info;
-        size_t j;
-        for (j = 0; j < ctx->list->count; j++)
-            if (ctx->list->entries[j].number == fetch[i])
-                break;
+        const char *uid = pps__poll_uid_of(ctx, fetch[i]);
         /* Left only because a recipient refused it for good and the
          * profile keeps such mail (or even the fallback refused it): that
          * is on purpose and logged, not a failure to retry. */
-        if (j < ctx->list->count && ctx->uids[j] &&
-            pps_ledger_message(&info, ctx->ledger, ctx->uids[j]) == 0 &&
+        if (uid && pps_ledger_message(&info, ctx->ledger, uid) == 0 &&
             info.state < PPS_LEDGER_COMPLETE &&
             (info.failed_temp > 0 || info.in_doubt > 0 ||
              info.failed_perm == 0))
@@ -316,16 +312,6 @@ static void count_unfinished(poll_ctx *ctx, const unsigned int *fetch,
 /* --- deleting
  * ----------------------------------------------------------------- */
 
-static const char *uid_of_number(const poll_ctx *ctx, unsigned int number)
-{
-    size_t i;
-
-    for (i = 0; i < ctx->list->count; i++)
-        if (ctx->list->entries[i].number == number)
-            return ctx->uids[i];
-    return NULL;
-}
-
 /* DELE every complete message, after the ledger has them durably
  * (pps_ledger_dele_sent syncs first), then QUIT to commit. */
 static int delete_and_quit(poll_ctx *ctx)
@@ -334,8 +320,8 @@ static int delete_and_quit(poll_ctx *ctx)
     int err = 0, quit_err;
 
     for (i = 0; i < ctx->dele_count && err == 0; i++)
-        err =
-            pps_ledger_dele_sent(ctx->ledger, uid_of_number(ctx, ctx->dele[i]));
+        err = pps_ledger_dele_sent(ctx->ledger,
+                                   pps__poll_uid_of(ctx, ctx->dele[i]));
     if (err == 0 && ctx->dele_count > 0)
         err =
             pps_session_delete(ctx->session, ctx->dele, ctx->dele_count, &sent);
