@@ -9,6 +9,7 @@ Usage: test-plaintext.py PPS   (no test bed needed: maildir delivery)
 """
 import base64
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -168,6 +169,7 @@ def main():
               (name, logged_in(data)))
         check(not sent_secret((r.stdout + r.stderr).encode()),
               "%s: password not in the output" % name)
+        shutil.rmtree(d)
 
     # Control: with the opt-in the recorder does see the password, so the
     # checks above could have failed.
@@ -194,6 +196,7 @@ def main():
         log = open(os.path.join(d, "pop3.log"), "rb").read() \
             if os.path.exists(os.path.join(d, "pop3.log")) else b""
         check(not sent_secret(log), "%s: nor in pop3.log" % name)
+        shutil.rmtree(d)
     check(rec.connections > 0, "the recorder was reached (%d connections)" %
           rec.connections)
     print("all passed")

@@ -28,6 +28,7 @@ import argparse
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -269,7 +270,9 @@ def main():
     if missing:
         log("missing: %s" % sorted(missing)[:10])
     ok = not dups and not missing and not unknown and left == 0 and rc == 0
-    log("PASS" if ok else "FAIL")
+    log("PASS" if ok else "FAIL (folder kept: %s)" % conf)
+    if ok:
+        shutil.rmtree(conf)
     return 0 if ok else 1
 
 
