@@ -6,6 +6,7 @@ exactly as an administrator would, and the private Dovecot of the test bed
 server.
 """
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -64,8 +65,19 @@ def remote_count(user):
     return len(maildir_files(TB["PPS_TB_REMOTE_MAILDIR_FMT"], user))
 
 
+# Folders made for the tests; they hold the test bed's password, so they
+# are removed when every test passed (kept for debugging otherwise).
+CREATED = []
+
+
+def scratch_dir(prefix):
+    d = tempfile.mkdtemp(prefix=prefix)
+    CREATED.append(d)
+    return d
+
+
 def new_confdir(method="lmtp"):
-    d = tempfile.mkdtemp(prefix="pps-e2e-")
+    d = scratch_dir("pps-e2e-")
     os.chmod(d, 0o700)
     with open(os.path.join(d, "pps.conf"), "w") as f:
         f.write("[delivery]\n")
@@ -103,4 +115,6 @@ def main(tests):
     for t in tests:
         print("--", t.__name__)
         t()
+    for d in CREATED:
+        shutil.rmtree(d, ignore_errors=True)
     print("all passed")

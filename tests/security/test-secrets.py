@@ -78,7 +78,7 @@ def add(conf, name, user, *source, stdin=None):
 
 def secret_dir():
     """A folder outside the configuration for password_file/-command."""
-    d = tempfile.mkdtemp(prefix="pps-sec-")
+    d = e2e.scratch_dir("pps-sec-")
     pwfile = os.path.join(d, "pw")
     fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT, 0o600)
     os.write(fd, (PASSWORD + "\n").encode())
