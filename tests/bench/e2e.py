@@ -284,7 +284,7 @@ def floor(messages, tls):
 
 
 def report(title, n, results, floor_runs):
-    print("\n%s  (median of %d runs; load before: %s)" %
+    print("\n%s  (median of %d runs; 1-min load average at the end: %s)" %
           (title, RUNS, open("/proc/loadavg").read().split()[0]))
     print("%-10s %8s %8s %9s %9s %8s" %
           ("tool", "wall s", "cpu s", "RSS KiB", "msg/s", "vs pps"))
