@@ -114,6 +114,11 @@ def seed(messages, user=USER):
     """Write messages straight into the remote new/ (much faster than one
     `testbed.py seed` call each), emptying the mailbox first."""
     d = remote_dir(user)
+    if not os.path.isdir(d):  # user21..: home made here, owned by the mail uid
+        home = os.path.dirname(d)
+        os.makedirs(d)
+        for p in (os.path.dirname(home), home, d):
+            os.chown(p, UID, GID)
     for sub in ("new", "cur", "tmp"):
         p = os.path.join(d, sub)
         os.makedirs(p, exist_ok=True)
@@ -321,6 +326,117 @@ def scenario(title, messages, tls, with_floor):
     return report(title, len(messages), list(results.items()), fl)
 
 
+# ---- S4: many accounts, each tool in its best multi-account mode ----
+
+S4_USERS = ["user%d" % i for i in range(1, 201)]
+
+
+def s4_pps(md):
+    conf = os.path.join(WORK, "pps-conf4")
+    if not os.path.isdir(conf):  # 200 profiles, made once with the CLI
+        os.makedirs(conf, mode=0o700)
+        pwf = os.path.join(WORK, "pw")
+        with open(pwf, "w") as f:
+            f.write(PW + "\n")
+        os.chmod(pwf, 0o600)
+        for u in S4_USERS:
+            subprocess.run([PPS, "-c", conf, "profile", "add", u, "--server",
+                            "127.0.0.1 %ss" % TB["PPS_TB_POP3S_PORT"], "--user",
+                            u + "@remote.test", "--password-file", pwf,
+                            "--local-user", "bench", "--local-domain",
+                            "local.test", "--tls-ca-file",
+                            TB["PPS_TB_CA_FILE"]], check=True,
+                           capture_output=True)
+    with open(os.path.join(conf, "pps.conf"), "w") as f:
+        f.write("[delivery]\nmethod = maildir\npath = %s\n" % md)
+        f.write("[service]\nlog_level = warn\n")
+    return [PPS, "-c", conf, "fetch"], None
+
+
+def s4_mpop(md):
+    rc = os.path.join(WORK, "mpoprc")
+    with open(rc, "w") as f:
+        f.write("defaults\nhost 127.0.0.1\nport %s\ntls on\n"
+                "tls_starttls off\ntls_trust_file %s\nauth user\n"
+                "password %s\nkeep off\nonly_new off\n"
+                "uidls_file %s/mpop-%%U.uidls\ndelivery maildir %s\n"
+                % (TB["PPS_TB_POP3S_PORT"], TB["PPS_TB_CA_FILE"], PW, WORK, md))
+        for u in S4_USERS:
+            f.write("account %s\nuser %s@remote.test\n" % (u, u))
+    os.chmod(rc, 0o600)
+    return ["mpop", "-C", rc, "--all-accounts", "--quiet"], None
+
+
+def s4_fetchmail(md):
+    home = os.path.join(WORK, "fm4")
+    os.makedirs(home, exist_ok=True)
+    rc = os.path.join(home, "fetchmailrc")
+    with open(rc, "w") as f:
+        for u in S4_USERS:  # one poll entry per account, as an admin would
+            f.write('poll %s via 127.0.0.1 port %s proto pop3 user "%s@remote.test" '
+                    'password "%s" ssl sslcertfile "%s" sslcertck '
+                    'sslcommonname "%s" fetchall nokeep batchlimit 0 '
+                    'fetchlimit 0 mda "%s %s"\n'
+                    % (u, TB["PPS_TB_POP3S_PORT"], u, PW, TB["PPS_TB_CA_FILE"],
+                       TB["PPS_TB_CERT_NAME"],
+                       os.path.join(WORK, "maildir-mda"), md))
+    os.chmod(rc, 0o600)
+    env = dict(os.environ, FETCHMAILHOME=home)
+    return ["fetchmail", "-f", rc, "--nosyslog", "--silent", "--pidfile",
+            os.path.join(home, "pid"), "--idfile",
+            os.path.join(home, "ids")], env
+
+
+def s4_getmail(md):
+    gdir = os.path.join(WORK, "gm4")
+    shutil.rmtree(gdir, ignore_errors=True)
+    os.makedirs(gdir)
+    argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+            "getmail", "--getmaildir", gdir]
+    for u in S4_USERS:
+        rc = os.path.join(gdir, u + ".rc")
+        with open(rc, "w") as f:
+            f.write("[retriever]\ntype = SimplePOP3SSLRetriever\n"
+                    "ca_certs = %s\nssl_cert_hostname = %s\n"
+                    "server = 127.0.0.1\nport = %s\nusername = %s@remote.test\n"
+                    "password = %s\n[destination]\ntype = Maildir\n"
+                    "path = %s/\n[options]\ndelete = true\nread_all = true\n"
+                    "verbose = 0\n" % (TB["PPS_TB_CA_FILE"],
+                                        TB["PPS_TB_CERT_NAME"],
+                                        TB["PPS_TB_POP3S_PORT"], u, PW, md))
+        os.chown(rc, 65534, 65534)
+        argv += ["--rcfile", rc]
+    for d in (gdir, md) + tuple(os.path.join(md, s)
+                                for s in ("new", "cur", "tmp")):
+        os.chown(d, 65534, 65534)
+    return argv, None
+
+
+def s4(per_user):
+    msgs = [make_message(i, 4096) for i in range(per_user)]
+    tools = [("libpps", s4_pps), ("mpop", s4_mpop),
+             ("fetchmail", s4_fetchmail), ("getmail6", s4_getmail)]
+    results = {name: [] for name, _ in tools}
+    total = per_user * len(S4_USERS)
+    for _ in range(RUNS):
+        for name, fn in tools:
+            for u in S4_USERS:
+                seed(msgs, u)
+            md = fresh_maildir(name)
+            argv, env = fn(md)
+            r, wall, cpu, rss = timed(argv, env)
+            got = count(md)
+            left = sum(count(remote_dir(u)) for u in S4_USERS)
+            if r.returncode == 0 and got == total and left == 0:
+                results[name].append((wall, cpu, rss))
+            else:
+                print("  %s FAILED: exit %d, delivered %d/%d, %d left\n%s%s"
+                      % (name, r.returncode, got, total, left,
+                         r.stdout[-1500:], r.stderr[-1500:]), flush=True)
+    report("S4: %d accounts x %d x 4 KB, implicit TLS" %
+           (len(S4_USERS), per_user), total, list(results.items()), None)
+
+
 def main():
     build_helpers()
     print("uptime:", subprocess.run(["uptime"], capture_output=True,
@@ -342,6 +458,8 @@ def main():
         for mb in (10, 100):
             scenario("S3: one %d MB message, implicit TLS" % mb,
                      [make_message(0, mb << 20)], True, False)
+    if "S4" in SCENARIOS:
+        s4(int(os.environ.get("PPS_BENCH_S4_N", "10")))
     print("\nuptime:", subprocess.run(["uptime"], capture_output=True,
                                       text=True).stdout.strip())
     shutil.rmtree(WORK, ignore_errors=True)

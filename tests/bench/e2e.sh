@@ -22,7 +22,8 @@ if [ -n "$need" ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y $need >/dev/null
 fi
 if [ -z "${PPS_TB_HOST:-}" ]; then
-    exec python3 "$src/tests/testbed/testbed.py" run --users 3 -- \
+    users=3; case $scen in *S4*) users=200;; esac
+    exec python3 "$src/tests/testbed/testbed.py" run --users "$users" -- \
         python3 "$src/tests/bench/e2e.py" "$build" "$runs" "$scen"
 fi
 exec python3 "$src/tests/bench/e2e.py" "$build" "$runs" "$scen"
