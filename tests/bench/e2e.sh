@@ -7,6 +7,7 @@
 # `meson test`.  Needs root (the test bed).  See docs/performance.md.
 #
 #     tests/bench/e2e.sh build-release 3 S1,S2,S3
+#     tests/bench/e2e.sh build-release 3 S4       # 200 accounts x 10
 #
 # BUILD_DIR must hold libpps/libpps.so and hosts/cli/pps (a release build:
 # meson setup build-release -Dbuildtype=release -Dtests=false).
