@@ -6,7 +6,8 @@
  *
  * Uses the public API only: transport, session, inventory, retrieve (the
  * bytes are counted and dropped), QUIT without DELE, so the mailbox can be
- * pulled again by the other programs compared.
+ * pulled again by the other programs compared.  PPS_BENCH_PLAIN=1: no
+ * STLS, USER/PASS in clear (the plain-POP3 floor of e2e.sh).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +62,10 @@ int main(int argc, char **argv)
     tls.ca_file = argc > 3 ? argv[3] : NULL;
     o.user = argv[2];
     o.password = getenv("PPS_BENCH_PASSWORD");
+    if (getenv("PPS_BENCH_PLAIN")) { /* e2e.sh's plain-POP3 floor */
+        o.stls = PPS_STLS_NEVER;
+        o.allow_plaintext_password = 1;
+    }
     o.pipeline_window = argc > 4 ? (unsigned int)strtoul(argv[4], NULL, 10) : 0;
     t0 = now();
     if (pps_transport_tcp_new(&t, &tls) < 0)

@@ -1,0 +1,469 @@
+"""End-to-end benchmark, run under testbed.py by e2e.sh (issue #8).
+
+    e2e.py BUILD_DIR RUNS S1,S2,S3
+
+Every tool pulls the same remote mailbox (seeded before each run by writing
+files straight into the remote Maildir's new/, owned by the mail uid) into a
+fresh local Maildir, durably (one fsync'd file per message), deleting on the
+server.  After each run: every message delivered (files counted, sizes
+compared for S3) and the remote mailbox empty, else the run is reported as
+failed.  Timing: /usr/bin/time -f '%e %U %S %M' (wall, user, sys, peak RSS).
+
+How each tool is set up for its best speed:
+- libpps: `pps fetch` of one profile, `[delivery] method = maildir`
+  (fsync of the file, rename into new/, fsync of new/ before DELE).
+- mpop: --delivery=maildir,DIR (pipelining is automatic), --keep=off.
+- fetchmail: fetchall nokeep, batchlimit 0, fetchlimit 0, mda = a small C
+  program (maildir-mda, built here) that writes tmp/, fsyncs, renames
+  into new/ and fsyncs new/: the cheapest durable one-file-per-message MDA
+  (no shell, no Dovecot LDA configuration).
+- getmail6: [destination] type = Maildir (fsyncs each file itself),
+  [options] delete = true, read_all = true.
+"""
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+TB = os.environ
+BUILD = os.path.abspath(sys.argv[1])
+RUNS = int(sys.argv[2])
+SCENARIOS = sys.argv[3].split(",")
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.dirname(os.path.dirname(HERE))
+USER = "user1"
+ADDR = USER + "@remote.test"
+PW = TB["PPS_TB_PASSWORD"]
+UID, GID = int(TB["PPS_TB_MAIL_UID"]), int(TB["PPS_TB_MAIL_GID"])
+WORK = tempfile.mkdtemp(prefix="pps-e2e-bench-")
+os.chmod(WORK, 0o755)  # getmail runs as nobody
+PPS = os.path.join(BUILD, "hosts/cli/pps")
+
+MDA_C = r"""
+#include <fcntl.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+/* maildir-mda DIR: stdin -> DIR/tmp/NAME, fsync, rename to DIR/new, fsync new/ */
+int main(int argc, char **argv)
+{
+    char tmp[4096], dst[4096], buf[65536], name[128];
+    struct timespec t;
+    ssize_t n;
+    int fd, d;
+    if (argc != 2) return 75;
+    clock_gettime(CLOCK_REALTIME, &t);
+    snprintf(name, sizeof name, "%lld.M%ldP%d.bench", (long long)t.tv_sec,
+             t.tv_nsec / 1000, (int)getpid());
+    snprintf(tmp, sizeof tmp, "%s/tmp/%s", argv[1], name);
+    snprintf(dst, sizeof dst, "%s/new/%s", argv[1], name);
+    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600)) < 0) return 75;
+    while ((n = read(0, buf, sizeof buf)) > 0)
+        if (write(fd, buf, (size_t)n) != n) return 75;
+    if (n < 0 || fsync(fd) < 0 || close(fd) < 0) return 75;
+    if (rename(tmp, dst) < 0) return 75;
+    snprintf(tmp, sizeof tmp, "%s/new", argv[1]);
+    if ((d = open(tmp, O_RDONLY | O_DIRECTORY)) < 0 || fsync(d) < 0) return 75;
+    return 0;
+}
+"""
+
+
+def sh(*cmd, **kw):
+    return subprocess.run(cmd, check=True, **kw)
+
+
+def build_helpers():
+    mda_c = os.path.join(WORK, "maildir-mda.c")
+    with open(mda_c, "w") as f:
+        f.write(MDA_C)
+    sh("cc", "-O2", "-o", os.path.join(WORK, "maildir-mda"), mda_c)
+    # The floor: tests/bench/pull.c (RETR all, to nowhere, no DELE) against
+    # the same libpps.so, built here so a -Dtests=false build is enough.
+    sh("cc", "-O2", "-I" + os.path.join(SRC, "include"),
+       "-I" + os.path.join(BUILD, "include"), "-o",
+       os.path.join(WORK, "pull"), os.path.join(HERE, "pull.c"),
+       "-L" + os.path.join(BUILD, "libpps"), "-lpps",
+       "-Wl,-rpath," + os.path.join(BUILD, "libpps"))
+
+
+def remote_dir(user=USER):
+    return TB["PPS_TB_REMOTE_MAILDIR_FMT"] % user
+
+
+def count(d):
+    n = 0
+    for sub in ("new", "cur"):
+        p = os.path.join(d, sub)
+        if os.path.isdir(p):
+            n += len(os.listdir(p))
+    return n
+
+
+def make_message(i, size):
+    head = (b"From: a@remote.test\nTo: user1@remote.test\n"
+            b"Subject: bench %d\nMessage-ID: <%d@bench>\n\n" % (i, i))
+    line = b"x" * 75 + b"\n"
+    body = (line * (size // len(line) + 1))[:size - 1] + b"\n"
+    return head + body
+
+
+def seed(messages, user=USER):
+    """Write messages straight into the remote new/ (much faster than one
+    `testbed.py seed` call each), emptying the mailbox first."""
+    d = remote_dir(user)
+    if not os.path.isdir(d):  # user21..: home made here, owned by the mail uid
+        home = os.path.dirname(d)
+        os.makedirs(d)
+        for p in (os.path.dirname(home), home, d):
+            os.chown(p, UID, GID)
+    for sub in ("new", "cur", "tmp"):
+        p = os.path.join(d, sub)
+        os.makedirs(p, exist_ok=True)
+        os.chown(p, UID, GID)
+        for n in os.listdir(p):
+            os.unlink(os.path.join(p, n))
+    for f in os.listdir(d):  # Dovecot's uidlist/index: start fresh
+        if f.startswith("dovecot"):
+            p = os.path.join(d, f)
+            shutil.rmtree(p) if os.path.isdir(p) else os.unlink(p)
+    for i, m in enumerate(messages):
+        tmp = os.path.join(d, "tmp", "%d.bench%d.tb" % (i, os.getpid()))
+        with open(tmp, "wb") as f:
+            f.write(m)
+        os.chown(tmp, UID, GID)
+        os.rename(tmp, os.path.join(d, "new", os.path.basename(tmp)))
+
+
+def fresh_maildir(name):
+    d = os.path.join(WORK, "out", name)
+    shutil.rmtree(d, ignore_errors=True)
+    for sub in ("new", "cur", "tmp"):
+        os.makedirs(os.path.join(d, sub))
+    return d
+
+
+# ---- tool command lines: (argv, env) for one run into maildir `md` ----
+
+def pps_cmd(md, tls):
+    conf = os.path.join(WORK, "pps-conf")
+    shutil.rmtree(conf, ignore_errors=True)
+    os.makedirs(os.path.join(conf, "profiles"))
+    os.chmod(conf, 0o700)
+    with open(os.path.join(conf, "pps.conf"), "w") as f:
+        f.write("[delivery]\nmethod = maildir\npath = %s\n" % md)
+        f.write("[service]\nlog_level = warn\n")
+    port = TB["PPS_TB_POP3S_PORT"] + "s" if tls else TB["PPS_TB_POP3_PORT"]
+    extra = (["--tls-ca-file", TB["PPS_TB_CA_FILE"]] if tls else
+             ["--tls", "none", "--allow-plaintext-password"])
+    subprocess.run([PPS, "-c", conf, "profile", "add", "bench", "--server",
+                    "127.0.0.1 " + port, "--user", ADDR, "--password-stdin",
+                    "--local-user", "bench", "--local-domain", "local.test"]
+                   + extra, input=PW + "\n", text=True, check=True,
+                   capture_output=True)
+    return [PPS, "-c", conf, "fetch", "bench"], None
+
+
+def mpop_cmd(md, tls):
+    port = TB["PPS_TB_POP3S_PORT"] if tls else TB["PPS_TB_POP3_PORT"]
+    t = (["--tls=on", "--tls-starttls=off",
+          "--tls-trust-file=" + TB["PPS_TB_CA_FILE"]] if tls else
+         ["--tls=off"])
+    return ["mpop", "--host=127.0.0.1", "--port=" + port] + t + [
+        "--auth=user", "--user=" + ADDR, "--passwordeval=echo " + PW,
+        "--keep=off", "--only-new=off",
+        "--uidls-file=" + os.path.join(WORK, "mpop-uidls"),
+        "--delivery=maildir," + md, "--quiet"], None
+
+
+def fetchmail_cmd(md, tls):
+    home = os.path.join(WORK, "fm")
+    os.makedirs(home, exist_ok=True)
+    port = TB["PPS_TB_POP3S_PORT"] if tls else TB["PPS_TB_POP3_PORT"]
+    t = ('ssl sslcertfile "%s" sslcertck sslcommonname "%s"' %
+         (TB["PPS_TB_CA_FILE"], TB["PPS_TB_CERT_NAME"]) if tls else
+         "sslproto ''")  # plain: no opportunistic STLS
+    rc = os.path.join(home, "fetchmailrc")
+    with open(rc, "w") as f:
+        f.write('poll 127.0.0.1 port %s proto pop3 user "%s" password "%s" '
+                '%s fetchall nokeep batchlimit 0 fetchlimit 0 '
+                'mda "%s %s"\n' % (port, ADDR, PW, t,
+                                   os.path.join(WORK, "maildir-mda"), md))
+    os.chmod(rc, 0o600)
+    env = dict(os.environ, FETCHMAILHOME=home)
+    return ["fetchmail", "-f", rc, "--nosyslog", "--silent", "--pidfile",
+            os.path.join(home, "pid"), "--idfile",
+            os.path.join(home, "ids")], env
+
+
+def getmail_cmd(md, tls):
+    gdir = os.path.join(WORK, "gm")
+    shutil.rmtree(gdir, ignore_errors=True)
+    os.makedirs(gdir)
+    port = TB["PPS_TB_POP3S_PORT"] if tls else TB["PPS_TB_POP3_PORT"]
+    r = ("type = SimplePOP3SSLRetriever\nca_certs = %s\n"
+         "ssl_cert_hostname = %s\n" % (TB["PPS_TB_CA_FILE"],
+                                       TB["PPS_TB_CERT_NAME"])
+         if tls else "type = SimplePOP3Retriever\n")
+    rc = os.path.join(gdir, "getmailrc")
+    with open(rc, "w") as f:
+        f.write("[retriever]\n%sserver = 127.0.0.1\nport = %s\n"
+                "username = %s\npassword = %s\n"
+                "[destination]\ntype = Maildir\npath = %s/\n"
+                "[options]\ndelete = true\nread_all = true\nverbose = 0\n"
+                % (r, port, ADDR, PW, md))
+    # getmail refuses to deliver as root: run it as nobody, owning both
+    # folders (the other tools run as root, as the test bed needs).
+    for d in (gdir, md, rc) + tuple(os.path.join(md, s)
+                                    for s in ("new", "cur", "tmp")):
+        os.chown(d, 65534, 65534)
+    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+            "getmail", "--getmaildir", gdir, "--rcfile", rc], None
+
+
+TOOLS = [("libpps", pps_cmd), ("mpop", mpop_cmd),
+         ("fetchmail", fetchmail_cmd), ("getmail6", getmail_cmd)]
+
+
+def timed(argv, env=None):
+    out = os.path.join(WORK, "time.out")
+    r = subprocess.run(["/usr/bin/time", "-f", "%e %U %S %M", "-o", out]
+                       + argv, env=env, capture_output=True, text=True)
+    e, u, s, m = open(out).read().split()[-4:]
+    return r, float(e), float(u) + float(s), int(m)
+
+
+def run_tool(name, fn, messages, tls):
+    seed(messages)
+    md = fresh_maildir(name)
+    argv, env = fn(md, tls)
+    r, wall, cpu, rss = timed(argv, env)
+    got, left = count(md), count(remote_dir())
+    ok = r.returncode == 0 and got == len(messages) and left == 0
+    if ok and len(messages) == 1:  # S3: delivered intact, headers added on top
+        f = os.path.join(md, "new", os.listdir(os.path.join(md, "new"))[0])
+        ok = file_ends_with(f, messages[0])
+    if not ok:
+        print("  %s FAILED: exit %d, delivered %d/%d, %d left on server\n%s%s"
+              % (name, r.returncode, got, len(messages), left,
+                 r.stdout[-2000:], r.stderr[-2000:]), flush=True)
+    return ok, wall, cpu, rss
+
+
+def file_ends_with(path, data):
+    size = os.path.getsize(path)
+    if size < len(data) or size - len(data) > 8192:
+        print("  size %d vs original %d" % (size, len(data)))
+        return False
+    with open(path, "rb") as f:
+        f.seek(size - len(data))
+        pos = 0
+        while pos < len(data):
+            chunk = f.read(1 << 20)
+            if chunk != data[pos:pos + len(chunk)]:
+                print("  content differs at byte %d" % pos)
+                return False
+            pos += len(chunk)
+    return True
+
+
+def floor(messages, tls):
+    walls = []
+    for _ in range(RUNS):
+        seed(messages)
+        port = TB["PPS_TB_POP3S_PORT"] + "s" if tls else TB["PPS_TB_POP3_PORT"]
+        argv = [os.path.join(WORK, "pull"), "127.0.0.1 " + port, ADDR]
+        if tls:
+            argv.append(TB["PPS_TB_CA_FILE"])
+        env = dict(os.environ, PPS_BENCH_PASSWORD=PW)
+        if not tls:
+            env["PPS_BENCH_PLAIN"] = "1"
+        r, wall, cpu, rss = timed(argv, env)
+        if r.returncode != 0:
+            print("  floor (pull) failed: %s" % (r.stdout + r.stderr).strip())
+            return None
+        walls.append((wall, cpu, rss))
+    return walls
+
+
+def report(title, n, results, floor_runs):
+    print("\n%s  (median of %d runs; 1-min load average at the end: %s)" %
+          (title, RUNS, open("/proc/loadavg").read().split()[0]))
+    print("%-10s %8s %8s %9s %9s %8s" %
+          ("tool", "wall s", "cpu s", "RSS KiB", "msg/s", "vs pps"))
+    base = None
+    rows = []
+    if floor_runs:
+        rows.append(("floor", floor_runs))
+    rows += results
+    med = {}
+    for name, rr in rows:
+        if not rr:
+            print("%-10s  failed" % name)
+            continue
+        wall = statistics.median(r[0] for r in rr)
+        cpu = statistics.median(r[1] for r in rr)
+        rss = max(r[2] for r in rr)
+        med[name] = (wall, cpu, rss)
+    base = med.get("libpps")
+    for name, (wall, cpu, rss) in med.items():
+        ratio = (base[0] / wall) if base else float("nan")
+        print("%-10s %8.2f %8.2f %9d %9.0f %7.2fx" %
+              (name, wall, cpu, rss, n / wall if wall else 0, ratio), flush=True)
+    return med
+
+
+def scenario(title, messages, tls, with_floor):
+    results = {name: [] for name, _ in TOOLS}
+    for _ in range(RUNS):  # interleaved, so load drifts hit every tool
+        for name, fn in TOOLS:
+            ok, wall, cpu, rss = run_tool(name, fn, messages, tls)
+            if ok:
+                results[name].append((wall, cpu, rss))
+    fl = floor(messages, tls) if with_floor else None
+    return report(title, len(messages), list(results.items()), fl)
+
+
+# ---- S4: many accounts, each tool in its best multi-account mode ----
+
+S4_USERS = ["user%d" % i for i in range(1, 201)]
+
+
+def s4_pps(md):
+    conf = os.path.join(WORK, "pps-conf4")
+    if not os.path.isdir(conf):  # 200 profiles, made once with the CLI
+        os.makedirs(conf, mode=0o700)
+        pwf = os.path.join(WORK, "pw")
+        with open(pwf, "w") as f:
+            f.write(PW + "\n")
+        os.chmod(pwf, 0o600)
+        for u in S4_USERS:
+            subprocess.run([PPS, "-c", conf, "profile", "add", u, "--server",
+                            "127.0.0.1 %ss" % TB["PPS_TB_POP3S_PORT"], "--user",
+                            u + "@remote.test", "--password-file", pwf,
+                            "--local-user", "bench", "--local-domain",
+                            "local.test", "--tls-ca-file",
+                            TB["PPS_TB_CA_FILE"]], check=True,
+                           capture_output=True)
+    with open(os.path.join(conf, "pps.conf"), "w") as f:
+        f.write("[delivery]\nmethod = maildir\npath = %s\n" % md)
+        f.write("[service]\nlog_level = warn\n")
+    return [PPS, "-c", conf, "fetch"], None
+
+
+def s4_mpop(md):
+    rc = os.path.join(WORK, "mpoprc")
+    with open(rc, "w") as f:
+        f.write("defaults\nhost 127.0.0.1\nport %s\ntls on\n"
+                "tls_starttls off\ntls_trust_file %s\nauth user\n"
+                "password %s\nkeep off\nonly_new off\n"
+                "uidls_file %s/mpop-%%U.uidls\ndelivery maildir %s\n"
+                % (TB["PPS_TB_POP3S_PORT"], TB["PPS_TB_CA_FILE"], PW, WORK, md))
+        for u in S4_USERS:
+            f.write("account %s\nuser %s@remote.test\n" % (u, u))
+    os.chmod(rc, 0o600)
+    return ["mpop", "-C", rc, "--all-accounts", "--quiet"], None
+
+
+def s4_fetchmail(md):
+    home = os.path.join(WORK, "fm4")
+    os.makedirs(home, exist_ok=True)
+    rc = os.path.join(home, "fetchmailrc")
+    with open(rc, "w") as f:
+        for u in S4_USERS:  # one poll entry per account, as an admin would
+            f.write('poll %s via 127.0.0.1 port %s proto pop3 user "%s@remote.test" '
+                    'password "%s" ssl sslcertfile "%s" sslcertck '
+                    'sslcommonname "%s" fetchall nokeep batchlimit 0 '
+                    'fetchlimit 0 mda "%s %s"\n'
+                    % (u, TB["PPS_TB_POP3S_PORT"], u, PW, TB["PPS_TB_CA_FILE"],
+                       TB["PPS_TB_CERT_NAME"],
+                       os.path.join(WORK, "maildir-mda"), md))
+    os.chmod(rc, 0o600)
+    env = dict(os.environ, FETCHMAILHOME=home)
+    return ["fetchmail", "-f", rc, "--nosyslog", "--silent", "--pidfile",
+            os.path.join(home, "pid"), "--idfile",
+            os.path.join(home, "ids")], env
+
+
+def s4_getmail(md):
+    gdir = os.path.join(WORK, "gm4")
+    shutil.rmtree(gdir, ignore_errors=True)
+    os.makedirs(gdir)
+    argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+            "getmail", "--getmaildir", gdir]
+    for u in S4_USERS:
+        rc = os.path.join(gdir, u + ".rc")
+        with open(rc, "w") as f:
+            f.write("[retriever]\ntype = SimplePOP3SSLRetriever\n"
+                    "ca_certs = %s\nssl_cert_hostname = %s\n"
+                    "server = 127.0.0.1\nport = %s\nusername = %s@remote.test\n"
+                    "password = %s\n[destination]\ntype = Maildir\n"
+                    "path = %s/\n[options]\ndelete = true\nread_all = true\n"
+                    "verbose = 0\n" % (TB["PPS_TB_CA_FILE"],
+                                        TB["PPS_TB_CERT_NAME"],
+                                        TB["PPS_TB_POP3S_PORT"], u, PW, md))
+        os.chown(rc, 65534, 65534)
+        argv += ["--rcfile", rc]
+    for d in (gdir, md) + tuple(os.path.join(md, s)
+                                for s in ("new", "cur", "tmp")):
+        os.chown(d, 65534, 65534)
+    return argv, None
+
+
+def s4(per_user):
+    msgs = [make_message(i, 4096) for i in range(per_user)]
+    tools = [("libpps", s4_pps), ("mpop", s4_mpop),
+             ("fetchmail", s4_fetchmail), ("getmail6", s4_getmail)]
+    results = {name: [] for name, _ in tools}
+    total = per_user * len(S4_USERS)
+    for _ in range(RUNS):
+        for name, fn in tools:
+            for u in S4_USERS:
+                seed(msgs, u)
+            md = fresh_maildir(name)
+            argv, env = fn(md)
+            r, wall, cpu, rss = timed(argv, env)
+            got = count(md)
+            left = sum(count(remote_dir(u)) for u in S4_USERS)
+            if r.returncode == 0 and got == total and left == 0:
+                results[name].append((wall, cpu, rss))
+            else:
+                print("  %s FAILED: exit %d, delivered %d/%d, %d left\n%s%s"
+                      % (name, r.returncode, got, total, left,
+                         r.stdout[-1500:], r.stderr[-1500:]), flush=True)
+    report("S4: %d accounts x %d x 4 KB, implicit TLS" %
+           (len(S4_USERS), per_user), total, list(results.items()), None)
+
+
+def main():
+    build_helpers()
+    print("uptime:", subprocess.run(["uptime"], capture_output=True,
+                                    text=True).stdout.strip())
+    print("tools: %s; %s; %s" % (
+        subprocess.run(["mpop", "--version"], capture_output=True,
+                       text=True).stdout.splitlines()[0],
+        subprocess.run(["fetchmail", "--version"], capture_output=True,
+                       text=True).stdout.splitlines()[0],
+        subprocess.run(["getmail", "--version"], capture_output=True,
+                       text=True).stdout.strip()), flush=True)
+    n = int(os.environ.get("PPS_BENCH_N", "2000"))
+    small = [make_message(i, 4096) for i in range(n)]
+    if "S1" in SCENARIOS:
+        scenario("S1: %d x 4 KB, implicit TLS" % n, small, True, True)
+    if "S2" in SCENARIOS:
+        scenario("S2: %d x 4 KB, plain POP3" % n, small, False, True)
+    if "S3" in SCENARIOS:
+        for mb in (10, 100):
+            scenario("S3: one %d MB message, implicit TLS" % mb,
+                     [make_message(0, mb << 20)], True, False)
+    if "S4" in SCENARIOS:
+        s4(int(os.environ.get("PPS_BENCH_S4_N", "10")))
+    print("\nuptime:", subprocess.run(["uptime"], capture_output=True,
+                                      text=True).stdout.strip())
+    shutil.rmtree(WORK, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
