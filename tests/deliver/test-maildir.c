@@ -1,9 +1,10 @@
 /*
  * test-maildir.c - the Maildir deliverer: files, names, links and copies,
  * LF line ends at every chunk split, and every way the disk can fail
- * (injected write and fsync failures, and a tiny tmpfs when root).
+ * (injected write and fsync failures, and a tiny tmpfs when fixture_root).
  */
 #include "../helpers/pps-test.h"
+#include "maildir-fixture.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -19,50 +20,10 @@
 #include "pps/deliver.h"
 #include "pps/errors.h"
 
-static char root[64];
-static char tmpl[128];
-
-static void mkdirs(const char *path)
-{
-    char buf[512];
-    char *p;
-
-    snprintf(buf, sizeof(buf), "%s", path);
-    for (p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            mkdir(buf, 0755);
-            *p = '/';
-        }
-    mkdir(buf, 0755);
-}
-
-static void rm_rf(const char *path)
-{
-    char cmd[600];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
-    assert_int_equal(system(cmd), 0);
-}
-
-static void user_dir(char *buf, size_t size, const char *user, const char *sub)
-{
-    snprintf(buf, size, "%s/local.test/%s/Maildir%s%s", root, user,
-             sub ? "/" : "", sub ? sub : "");
-}
-
 static int setup(void **state)
 {
-    char path[256];
-
     (void)state;
-    snprintf(root, sizeof(root), "/tmp/pps-maildir-XXXXXX");
-    assert_non_null(mkdtemp(root));
-    snprintf(tmpl, sizeof(tmpl), "%s/%%d/%%u/Maildir", root);
-    user_dir(path, sizeof(path), "alice", NULL);
-    mkdirs(path);
-    user_dir(path, sizeof(path), "bob", NULL);
-    mkdirs(path);
+    fixture_setup("pps-maildir");
     return 0;
 }
 
@@ -70,7 +31,7 @@ static int teardown(void **state)
 {
     (void)state;
     pps__deliver_io_set(NULL);
-    rm_rf(root);
+    rm_rf(fixture_root);
     return 0;
 }
 
@@ -126,7 +87,7 @@ static void test_two_users_one_missing(void **state)
     const char *trace = "Received: by pps\r\n";
     char dir[256], file[512], file2[512];
     const pps_deliver_status *st;
-    pps_deliver *d = new_maildir(tmpl);
+    pps_deliver *d = new_maildir(fixture_tmpl);
     struct stat sa;
     size_t len;
     char *got;
@@ -167,7 +128,7 @@ static void test_two_users_one_missing(void **state)
 
 static void test_user_exists(void **state)
 {
-    pps_deliver *d = new_maildir(tmpl);
+    pps_deliver *d = new_maildir(fixture_tmpl);
     char longname[300];
 
     (void)state;
@@ -192,7 +153,7 @@ static void test_unsafe_names(void **state)
     const char *rcpts[] = {"../../etc@local.test", ".hidden@local.test",
                            "alice@../x"};
     const pps_deliver_status *st;
-    pps_deliver *d = new_maildir(tmpl);
+    pps_deliver *d = new_maildir(fixture_tmpl);
     size_t i;
 
     (void)state;
@@ -217,7 +178,7 @@ static void test_crlf_every_split(void **state)
     (void)state;
     user_dir(dir, sizeof(dir), "alice", "new");
     for (cut = 0; cut <= len; cut++) {
-        pps_deliver *d = new_maildir(tmpl);
+        pps_deliver *d = new_maildir(fixture_tmpl);
         char *a = pps_test_exact_copy(msg, cut);
         char *b = pps_test_exact_copy(msg + cut, len - cut);
         size_t got_len;
@@ -283,7 +244,7 @@ static void test_disk_full_injected(void **state)
 {
     const char *rcpts[] = {"alice@local.test", "bob@local.test"};
     const pps_deliver_status *st;
-    pps_deliver *d = new_maildir(tmpl);
+    pps_deliver *d = new_maildir(fixture_tmpl);
 
     (void)state;
     fail_write_after = 1;
@@ -314,7 +275,7 @@ static void test_fsync_failures_injected(void **state)
     /* fsyncs: 1 the file, 2 bob's new/ (the link), 3 alice's new/. */
     for (at = 1; at <= 3; at++) {
         const pps_deliver_status *st;
-        pps_deliver *d = new_maildir(tmpl);
+        pps_deliver *d = new_maildir(fixture_tmpl);
         char dir[256], file[512];
         fail_write_after = 1 << 30;
         fail_fsync_at = at;
@@ -351,7 +312,7 @@ static void test_fsync_failures_injected(void **state)
 static void test_abort_removes_tmp(void **state)
 {
     const char *rcpt = "bob@local.test";
-    pps_deliver *d = new_maildir(tmpl);
+    pps_deliver *d = new_maildir(fixture_tmpl);
 
     (void)state;
     assert_int_equal(pps_deliver_begin(d, "", &rcpt, 1, NULL, 0), 0);
@@ -361,7 +322,7 @@ static void test_abort_removes_tmp(void **state)
                      PPS_DELIVER_TEMPFAIL);
     assert_empty_maildirs();
     pps_deliver_free(d); /* also after begin without abort: */
-    d = new_maildir(tmpl);
+    d = new_maildir(fixture_tmpl);
     assert_int_equal(pps_deliver_begin(d, "", &rcpt, 1, NULL, 0), 0);
     assert_int_equal(pps_deliver_write(d, MSG, strlen(MSG)), 0);
     pps_deliver_free(d);
@@ -378,7 +339,7 @@ static void test_disk_full_tmpfs(void **state)
     int i, rc = 0;
 
     (void)state;
-    snprintf(mnt, sizeof(mnt), "%s/small", root);
+    snprintf(mnt, sizeof(mnt), "%s/small", fixture_root);
     mkdir(mnt, 0755);
     if (geteuid() != 0 || mount("tmpfs", mnt, "tmpfs", 0, "size=64k") != 0) {
         free(chunk);
@@ -409,7 +370,7 @@ static void test_disk_full_tmpfs(void **state)
     free(chunk);
 }
 
-/* As root, each file takes the owner of its user's folder; different
+/* As fixture_root, each file takes the owner of its user's folder; different
  * owners cannot share an inode, so the second is a copy. */
 static void test_owner_as_root(void **state)
 {
@@ -425,7 +386,7 @@ static void test_owner_as_root(void **state)
     assert_int_equal(chown(dir, 4001, 4002), 0);
     user_dir(dir, sizeof(dir), "bob", NULL);
     assert_int_equal(chown(dir, 4011, 4012), 0);
-    d = new_maildir(tmpl);
+    d = new_maildir(fixture_tmpl);
     assert_int_equal(pps_deliver_begin(d, "", rcpts, 2, NULL, 0), 0);
     assert_int_equal(pps_deliver_write(d, MSG, strlen(MSG)), 0);
     assert_int_equal(pps_deliver_commit(d), 0);
@@ -561,7 +522,7 @@ static void test_unique_names_processes(void **state)
 static void *deliver_many(void *arg)
 {
     const char *rcpt = "bob@local.test";
-    pps_deliver *d = new_maildir(tmpl);
+    pps_deliver *d = new_maildir(fixture_tmpl);
     int i;
 
     for (i = 0; i < 50; i++)

@@ -6,6 +6,7 @@
  * begun.
  */
 #include "../helpers/pps-test.h"
+#include "maildir-fixture.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -22,52 +23,17 @@
 
 #define MSG "Subject: hi\r\n\r\nbody\r\n"
 
-static char root[64];
-static char tmpl[128];
-
-static void mkdirs(const char *path)
-{
-    char buf[512];
-    char *p;
-
-    snprintf(buf, sizeof(buf), "%s", path);
-    for (p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            mkdir(buf, 0755);
-            *p = '/';
-        }
-    mkdir(buf, 0755);
-}
-
-static void user_dir(char *buf, size_t size, const char *user, const char *sub)
-{
-    snprintf(buf, size, "%s/local.test/%s/Maildir%s%s", root, user,
-             sub ? "/" : "", sub ? sub : "");
-}
-
 static int setup(void **state)
 {
-    char path[256];
-
     (void)state;
-    snprintf(root, sizeof(root), "/tmp/pps-tag-XXXXXX");
-    assert_non_null(mkdtemp(root));
-    snprintf(tmpl, sizeof(tmpl), "%s/%%d/%%u/Maildir", root);
-    user_dir(path, sizeof(path), "alice", NULL);
-    mkdirs(path);
-    user_dir(path, sizeof(path), "bob", NULL);
-    mkdirs(path);
+    fixture_setup("pps-tag");
     return 0;
 }
 
 static int teardown(void **state)
 {
-    char cmd[128];
-
     (void)state;
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-    assert_int_equal(system(cmd), 0);
+    rm_rf(fixture_root);
     return 0;
 }
 
@@ -96,7 +62,7 @@ static pps_deliver *new_maildir(void)
     pps_deliver *d = NULL;
 
     o.method = "maildir";
-    o.path = tmpl;
+    o.path = fixture_tmpl;
     if (pps_deliver_new(&d, &o) != 0)
         fail_msg("new: %s", pps_error_last()->message);
     return d;

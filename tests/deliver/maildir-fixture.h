@@ -1,0 +1,64 @@
+/*
+ * maildir-fixture.h - a throwaway tree of Maildirs for the deliver tests.
+ *
+ * fixture_root/local.test/{alice,bob}/Maildir, and the path template
+ * (fixture_tmpl) that names them for the Maildir deliverer.  Include after
+ * pps-test.h; each test file gets its own copy of the state.
+ */
+#ifndef PPS_MAILDIR_FIXTURE_H
+#define PPS_MAILDIR_FIXTURE_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+static char fixture_root[64];
+static char fixture_tmpl[128];
+
+/* mkdir -p */
+static void mkdirs(const char *path)
+{
+    char buf[512];
+    char *p;
+
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            mkdir(buf, 0755);
+            *p = '/';
+        }
+    mkdir(buf, 0755);
+}
+
+static void rm_rf(const char *path)
+{
+    char cmd[600];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* The Maildir of `user` (or its sub-folder `sub`: "new", "cur", "tmp"). */
+static void user_dir(char *buf, size_t size, const char *user, const char *sub)
+{
+    snprintf(buf, size, "%s/local.test/%s/Maildir%s%s", fixture_root, user,
+             sub ? "/" : "", sub ? sub : "");
+}
+
+/* A fresh tree under /tmp/PREFIX-XXXXXX with alice's and bob's Maildirs. */
+static void fixture_setup(const char *prefix)
+{
+    char path[256];
+
+    snprintf(fixture_root, sizeof(fixture_root), "/tmp/%s-XXXXXX", prefix);
+    assert_non_null(mkdtemp(fixture_root));
+    snprintf(fixture_tmpl, sizeof(fixture_tmpl), "%s/%%d/%%u/Maildir",
+             fixture_root);
+    user_dir(path, sizeof(path), "alice", NULL);
+    mkdirs(path);
+    user_dir(path, sizeof(path), "bob", NULL);
+    mkdirs(path);
+}
+
+#endif /* PPS_MAILDIR_FIXTURE_H */
