@@ -328,29 +328,6 @@ static void test_bad_settings(void **state)
     }
 }
 
-/* Open file descriptors of this process: a leak shows up as growth. */
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    struct dirent *e;
-    int n = 0;
-
-    if (!d)
-        return -1;
-    while ((e = readdir(d)))
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n;
-}
-
-static int fds_at_start;
-
-static void test_no_fd_leak(void **state)
-{
-    (void)state;
-    assert_int_equal(count_fds(), fds_at_start);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -361,11 +338,11 @@ int main(void)
         cmocka_unit_test(test_cannot_run),
         cmocka_unit_test(test_argv_and_shell),
         cmocka_unit_test(test_bad_settings),
-        cmocka_unit_test(test_no_fd_leak),
+        cmocka_unit_test(pps_test_no_fd_leak),
     };
 
     /* SIGPIPE at its default: one leaking through would kill us. */
     signal(SIGPIPE, SIG_DFL);
-    fds_at_start = count_fds();
+    pps_test_fds_at_start = pps_test_count_fds();
     return cmocka_run_group_tests(tests, setup, teardown);
 }

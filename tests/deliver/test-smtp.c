@@ -550,29 +550,6 @@ static void test_describe(void **state)
     pps_deliver_free(d);
 }
 
-/* Open file descriptors of this process: a leak shows up as growth. */
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    struct dirent *e;
-    int n = 0;
-
-    if (!d)
-        return -1;
-    while ((e = readdir(d)))
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n;
-}
-
-static int fds_at_start;
-
-static void test_no_fd_leak(void **state)
-{
-    (void)state;
-    assert_int_equal(count_fds(), fds_at_start);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -584,12 +561,12 @@ int main(void)
         cmocka_unit_test(test_no_server),
         cmocka_unit_test(test_bad_settings),
         cmocka_unit_test(test_describe),
-        cmocka_unit_test(test_no_fd_leak),
+        cmocka_unit_test(pps_test_no_fd_leak),
     };
 
     /* A SIGPIPE would kill the test: prove the library never lets one
      * through by keeping the default action. */
     signal(SIGPIPE, SIG_DFL);
-    fds_at_start = count_fds();
+    pps_test_fds_at_start = pps_test_count_fds();
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <dirent.h>
 
 /* A heap copy of exactly `len` bytes of `data`, no terminator added. */
 static inline char *pps_test_exact_copy(const void *data, size_t len)
@@ -25,6 +26,31 @@ static inline char *pps_test_exact_copy(const void *data, size_t len)
     if (len)
         memcpy(copy, data, len);
     return copy;
+}
+
+/* Open file descriptors of this process (-1 when /proc is missing). */
+static inline int pps_test_count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    int n = 0;
+
+    if (!d)
+        return -1;
+    while ((e = readdir(d)))
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* A leak check: main() sets pps_test_fds_at_start = pps_test_count_fds()
+ * before the tests, and runs pps_test_no_fd_leak last. */
+static int pps_test_fds_at_start;
+
+static inline void pps_test_no_fd_leak(void **state)
+{
+    (void)state;
+    assert_int_equal(pps_test_count_fds(), pps_test_fds_at_start);
 }
 
 #endif /* PPS_TEST_H */
