@@ -78,6 +78,7 @@ typedef struct poll_ctx {
 
     poll_message msg;
     int first_error; /* the poll's result */
+    int backing_off; /* 1: refused before connecting (back-off) */
 } poll_ctx;
 
 /* Record `err` as the poll's result when it is the first failure, with

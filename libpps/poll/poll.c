@@ -412,6 +412,7 @@ static int run(poll_ctx *ctx, pps_ledger_status *before)
     pps_ledger_status_get(before, ctx->ledger);
     if (!o->ignore_backoff && before->next_allowed > now) {
         ctx->report->next_allowed = before->next_allowed;
+        ctx->backing_off = 1; /* not a poll: its status stays as it was */
         return pps__error_set(PPS_ETEMP,
                               "profile %s: backing off after %lu failed "
                               "poll(s); next poll allowed in %ld s",
@@ -534,7 +535,7 @@ out:
                       "%lu listed, %lu delivered, %lu deleted", report->listed,
                       report->delivered, report->deleted);
     if (ctx.ledger) {
-        if (report->result != PPS_ETEMP || report->next_allowed == 0)
+        if (!ctx.backing_off)
             store_status(&ctx, &before);
         pps_ledger_free(ctx.ledger);
     }
