@@ -73,7 +73,11 @@ int pps__route_is_user_name(const char *s, size_t len)
             i += n;
             continue;
         }
-        if (c <= 0x20 || c == 0x7f || c == '/' || c == '\\' || c == '"')
+        /* Blanks, controls, path separators, and RFC 5322 specials: a
+         * quoted local part such as "a@b"@local.test is a valid address
+         * but never the name of a local user (and "a@b@local.test" would
+         * be split at the wrong '@' by every deliverer). */
+        if (c <= 0x20 || c == 0x7f || c == '/' || strchr("\\\"@<>()[],;:", c))
             return 0;
         i++;
     }
