@@ -129,7 +129,11 @@ typedef enum pps_deliver_outcome {
     PPS_DELIVER_PENDING = 0,   /* not decided: the transaction is open */
     PPS_DELIVER_DELIVERED = 1, /* durable in the local mail system */
     PPS_DELIVER_TEMPFAIL = 2,  /* try again later */
-    PPS_DELIVER_PERMFAIL = 3   /* refused; retrying will not help */
+    PPS_DELIVER_PERMFAIL = 3,  /* refused; retrying will not help */
+    /* Written but not yet durable nor visible: becomes DELIVERED or
+     * TEMPFAIL at the next pps_deliver_flush.  Only ever seen after
+     * pps_deliver_commit_staged. */
+    PPS_DELIVER_STAGED = 4
 } pps_deliver_outcome;
 
 /* The longest text kept per recipient (RFC 5321 4.5.3.1.5: a reply line
@@ -219,6 +223,66 @@ PPS_API int pps_deliver_write(pps_deliver *d, const void *data, size_t len);
  * transaction.  The statuses say which recipient got what.
  */
 PPS_API int pps_deliver_commit(pps_deliver *d);
+
+/*
+ * Group commit.  Making each message durable on its own costs a file
+ * system journal commit per message (fsync of the file and of its
+ * folder).  A caller that fetches many messages in a row can instead
+ * stage them and make a whole batch durable at once:
+ *
+ *     for each message:
+ *         begin, write ...
+ *         pps_deliver_commit_staged(d);     recipients DELIVERED or
+ *                                           failed as with commit, or
+ *                                           STAGED
+ *     pps_deliver_flush(d, on_flushed, p);  every STAGED one becomes
+ *                                           DELIVERED or TEMPFAIL
+ *
+ * A staged message is neither durable nor visible to the user: the
+ * caller must not treat it as delivered (nor delete it at the source)
+ * before the flush has reported it.  maildir stages (the files wait in
+ * tmp/; the flush makes them durable with one syncfs(2) where the kernel
+ * reports its errors, else one fsync per file, then links each into new/
+ * and fsyncs each new/ folder once).  Every other deliverer commits as
+ * usual and never reports STAGED (pps_deliver_can_stage says which).
+ * pps_deliver_free discards what was staged and not flushed.
+ */
+
+/* 1 when pps_deliver_commit_staged can leave messages staged, else 0. */
+PPS_API int pps_deliver_can_stage(const pps_deliver *d);
+
+/*
+ * End the message as pps_deliver_commit does, but leave the recipients
+ * the deliverer can deliver STAGED.  Returns 0 when no recipient failed
+ * (STAGED counts as not failed), else PPS_ETEMP / PPS_EPERM as commit.
+ */
+PPS_API int pps_deliver_commit_staged(pps_deliver *d);
+
+/* The number of messages staged and not yet flushed. */
+PPS_API size_t pps_deliver_staged_count(const pps_deliver *d);
+
+/* Told about each staged message at the flush, in staging order: `index`
+ * counts from 0 at each flush, st[0..count) are the message's final
+ * statuses (every recipient: those that failed at
+ * pps_deliver_commit_staged keep their status).  Borrowed for the call. */
+typedef void (*pps_deliver_flushed_fn)(size_t index,
+                                       const pps_deliver_status *st,
+                                       size_t count, void *payload);
+
+/*
+ * Make every staged message durable and visible, then call `cb` (may be
+ * NULL) once per staged message.  Returns 0 when every staged recipient
+ * was delivered, else the first failure (those recipients are
+ * TEMPFAIL; nothing of theirs is left visible).  PPS_EINVAL while a
+ * transaction is open.  0 at once when nothing is staged.
+ */
+PPS_API int pps_deliver_flush(pps_deliver *d, pps_deliver_flushed_fn cb,
+                              void *payload);
+
+/* Forget every staged message without delivering it (its files are
+ * removed; no callback).  For a caller that cannot record the outcomes,
+ * e.g. after its own store failed. */
+PPS_API void pps_deliver_discard_staged(pps_deliver *d);
 
 /*
  * Give up the open transaction: undecided recipients become temporary

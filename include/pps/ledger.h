@@ -192,6 +192,15 @@ PPS_API int pps_ledger_foreach_recipient(const pps_ledger *l, const char *uid,
 PPS_API int pps_ledger_intend(pps_ledger *l, const char *uid,
                               const char *const *rcpts, size_t n);
 
+/*
+ * As pps_ledger_intend, without the sync: the intent is durable only
+ * after the next pps_ledger_sync().  For group commit (deliver.h,
+ * pps_deliver_commit_staged): the delivery it announces is staged, and
+ * the caller syncs the ledger before pps_deliver_flush makes it visible.
+ */
+PPS_API int pps_ledger_intend_nosync(pps_ledger *l, const char *uid,
+                                     const char *const *rcpts, size_t n);
+
 /* The outcome: `rcpt` has `uid`, durably (a synced file, the final 250 of
  * LMTP).  Needs an intent (PPS_EINVAL otherwise).  Durable at the next
  * sync, which pps_ledger_dele_sent() and pps_ledger_intend() do. */

@@ -78,6 +78,11 @@ void pps__free(void *ptr);
  */
 void pps__alloc_fail_after(long n);
 
+/* --- time (clock.c) ---------------------------------------------------- */
+
+/* Milliseconds of the monotonic clock (CLOCK_MONOTONIC): for deadlines. */
+long long pps__now_ms(void);
+
 /* --- strings (str.c) --------------------------------------------------- */
 
 /* Bounded formatting that always terminates; returns the full length

@@ -23,7 +23,28 @@ typedef struct pps__deliver_builtin {
     const pps_deliverer_class *cls;
     /* Check `o` (method already matched) and make the payload. */
     int (*open)(void **payload, const pps_deliver_options *o);
+
+    /* Group commit (pps_deliver_commit_staged / pps_deliver_flush); all
+     * three NULL for a deliverer that cannot stage (then staging is an
+     * ordinary commit). */
+    /* End the open transaction like commit, except that the recipients
+     * it can deliver are only staged (pps__txn_stage): written, neither
+     * durable nor visible yet.  The deliverer keeps what it needs to
+     * publish them, in staging order. */
+    int (*stage)(pps_deliverer_txn *txn, void *payload);
+    /* Make staged[0..n) (every message staged since the last flush, in
+     * staging order) durable and visible, and set each staged
+     * recipient's outcome with pps_deliverer_txn_set.  Returns 0 or the
+     * first failure. */
+    int (*flush)(pps_deliverer_txn *const *staged, size_t n, void *payload);
+    /* Forget every staged message (remove its files): nothing of it was
+     * delivered. */
+    void (*discard)(void *payload);
 } pps__deliver_builtin;
+
+/* Mark recipient i of txn staged (PPS_DELIVER_STAGED): only from a
+ * builtin's stage(), for a recipient still PENDING. */
+void pps__txn_stage(pps_deliverer_txn *txn, size_t i);
 
 extern const pps__deliver_builtin pps__deliver_maildir;
 extern const pps__deliver_builtin pps__deliver_lmtp;

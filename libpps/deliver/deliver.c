@@ -27,6 +27,7 @@ typedef enum txn_state { TXN_NONE, TXN_OPEN, TXN_DONE } txn_state;
 
 struct pps_deliverer_txn {
     txn_state state;
+    int staged; /* 1 while on the staged list (pps_deliver_commit_staged) */
     char *sender;
     size_t count;
     char **rcpt; /* "user@domain" */
@@ -39,11 +40,16 @@ struct pps_deliverer_txn {
 
 struct pps_deliver {
     const pps_deliverer_class *cls;
+    const pps__deliver_builtin *builtin; /* NULL for a custom class */
     void *payload;
     unsigned int conv_mode;
     pps__lineconv conv;
     char *conv_buf; /* PPS__LINECONV_OUT_MAX(DELIVER_CHUNK) bytes */
-    pps_deliverer_txn txn;
+    /* The current (or last) transaction.  A staged one stays on the
+     * staged list until the flush; begin then takes a fresh one. */
+    pps_deliverer_txn *txn;
+    pps_deliverer_txn **staged;
+    size_t staged_count, staged_cap;
     char *default_sender; /* for begin(sender = NULL); NULL: "" */
     unsigned long long messages;
     unsigned long long bytes;
@@ -272,7 +278,7 @@ int pps_deliverer_txn_set(pps_deliverer_txn *txn, size_t i,
         outcome > PPS_DELIVER_PERMFAIL)
         return pps__error_set(PPS_EINVAL, "delivery: bad recipient status");
     s = &txn->status[i];
-    if (s->outcome != PPS_DELIVER_PENDING)
+    if (s->outcome != PPS_DELIVER_PENDING && s->outcome != PPS_DELIVER_STAGED)
         return PPS_EEXISTS;
     s->outcome = outcome;
     s->code = outcome == PPS_DELIVER_DELIVERED  ? PPS_OK
@@ -292,6 +298,12 @@ int pps_deliverer_txn_set(pps_deliverer_txn *txn, size_t i,
     }
     out[text_len] = '\0';
     return 0;
+}
+
+void pps__txn_stage(pps_deliverer_txn *txn, size_t i)
+{
+    if (i < txn->count && txn->status[i].outcome == PPS_DELIVER_PENDING)
+        txn->status[i].outcome = PPS_DELIVER_STAGED;
 }
 
 void pps__txn_set_undecided(pps_deliverer_txn *txn, pps_deliver_outcome outcome,
@@ -341,7 +353,10 @@ static int deliver_alloc(pps_deliver **out, const pps_deliverer_class *cls,
     if (!d)
         return pps__error_oom();
     d->conv_buf = pps__malloc(PPS__LINECONV_OUT_MAX(DELIVER_CHUNK));
-    if (!d->conv_buf) {
+    d->txn = pps__calloc(1, sizeof(*d->txn));
+    if (!d->conv_buf || !d->txn) {
+        pps__free(d->conv_buf);
+        pps__free(d->txn);
         pps__free(d);
         return pps__error_oom();
     }
@@ -415,6 +430,8 @@ int pps_deliver_new(pps_deliver **out, const pps_deliver_options *opts)
         b->cls->free(payload);
         return err;
     }
+    if (b->stage && b->flush && b->discard)
+        (*out)->builtin = b;
     if (opts->default_sender && *opts->default_sender &&
         !((*out)->default_sender = pps__strdup(opts->default_sender))) {
         pps_deliver_free(*out);
@@ -424,12 +441,33 @@ int pps_deliver_new(pps_deliver **out, const pps_deliver_options *opts)
     return 0;
 }
 
+static void staged_free(pps_deliver *d);
+
+void pps_deliver_discard_staged(pps_deliver *d)
+{
+    size_t k, i;
+
+    if (!d || d->staged_count == 0)
+        return;
+    d->builtin->discard(d->payload);
+    for (k = 0; k < d->staged_count; k++)
+        for (i = 0; i < d->staged[k]->count; i++)
+            if (d->staged[k]->status[i].outcome == PPS_DELIVER_STAGED)
+                pps_deliverer_txn_set(d->staged[k], i, PPS_DELIVER_TEMPFAIL,
+                                      PPS_EABORTED, 0, "staged, then discarded",
+                                      22);
+    staged_free(d);
+}
+
 void pps_deliver_free(pps_deliver *d)
 {
     if (!d)
         return;
     pps_deliver_abort(d);
-    txn_clear(&d->txn);
+    pps_deliver_discard_staged(d);
+    pps__free(d->staged);
+    txn_clear(d->txn);
+    pps__free(d->txn);
     if (d->cls->free)
         d->cls->free(d->payload);
     pps__free(d->default_sender);
@@ -447,12 +485,12 @@ static int txn_fail(pps_deliver *d, int err)
         pps__snprintf(text, sizeof(text), "%s: %s", e->message, e->server);
     else
         pps__snprintf(text, sizeof(text), "%s", e->message);
-    d->cls->cancel(&d->txn, d->payload);
+    d->cls->cancel(d->txn, d->payload);
     pps__txn_set_undecided(
-        &d->txn, err == PPS_EPERM ? PPS_DELIVER_PERMFAIL : PPS_DELIVER_TEMPFAIL,
+        d->txn, err == PPS_EPERM ? PPS_DELIVER_PERMFAIL : PPS_DELIVER_TEMPFAIL,
         err, 0, text);
-    d->txn.state = TXN_DONE;
-    return txn_summary(&d->txn);
+    d->txn->state = TXN_DONE;
+    return txn_summary(d->txn);
 }
 
 static int any_pending(const pps_deliverer_txn *t)
@@ -474,10 +512,9 @@ static int deliver_stream(pps_deliver *d, const char *data, size_t len)
         size_t n = len < DELIVER_CHUNK ? len : DELIVER_CHUNK;
         if (d->conv_mode) {
             size_t out = pps__lineconv_run(&d->conv, d->conv_buf, data, n);
-            err =
-                out ? d->cls->write(&d->txn, d->conv_buf, out, d->payload) : 0;
+            err = out ? d->cls->write(d->txn, d->conv_buf, out, d->payload) : 0;
         } else {
-            err = d->cls->write(&d->txn, data, n, d->payload);
+            err = d->cls->write(d->txn, data, n, d->payload);
         }
         if (err < 0)
             return err;
@@ -508,7 +545,7 @@ int pps_deliver_begin_tagged(pps_deliver *d, const char *sender,
                               "pps_deliver_begin: need a deliverer and 1 to "
                               "%d recipients",
                               DELIVER_RCPTS_MAX);
-    if (d->txn.state == TXN_OPEN)
+    if (d->txn->state == TXN_OPEN)
         return pps__error_set(PPS_EINVAL, "pps_deliver_begin: a transaction "
                                           "is already open");
     for (i = 0; i < count; i++) {
@@ -525,19 +562,26 @@ int pps_deliver_begin_tagged(pps_deliver *d, const char *sender,
         return pps__error_set(PPS_EINVAL,
                               "pps_deliver_begin: the sender is longer than "
                               "254 bytes or holds blanks or brackets");
-    txn_clear(&d->txn);
-    if ((err = txn_fill(&d->txn, sender, rcpts, tags, count)) < 0) {
-        txn_clear(&d->txn);
+    if (d->txn->staged) {
+        /* The last one waits on the staged list: take a fresh record. */
+        pps_deliverer_txn *fresh = pps__calloc(1, sizeof(*fresh));
+        if (!fresh)
+            return pps__error_oom();
+        d->txn = fresh;
+    }
+    txn_clear(d->txn);
+    if ((err = txn_fill(d->txn, sender, rcpts, tags, count)) < 0) {
+        txn_clear(d->txn);
         return err;
     }
     pps__lineconv_init(&d->conv, d->conv_mode);
-    d->txn.state = TXN_OPEN;
-    if ((err = d->cls->begin(&d->txn, d->payload)) < 0)
+    d->txn->state = TXN_OPEN;
+    if ((err = d->cls->begin(d->txn, d->payload)) < 0)
         return txn_fail(d, err);
-    if (!any_pending(&d->txn)) {
-        d->cls->cancel(&d->txn, d->payload);
-        d->txn.state = TXN_DONE;
-        return txn_summary(&d->txn);
+    if (!any_pending(d->txn)) {
+        d->cls->cancel(d->txn, d->payload);
+        d->txn->state = TXN_DONE;
+        return txn_summary(d->txn);
     }
     if (prepend && prepend_len &&
         (err = deliver_stream(d, prepend, prepend_len)) < 0)
@@ -549,7 +593,7 @@ int pps_deliver_write(pps_deliver *d, const void *data, size_t len)
 {
     int err;
 
-    if (!d || d->txn.state != TXN_OPEN || (!data && len))
+    if (!d || d->txn->state != TXN_OPEN || (!data && len))
         return pps__error_set(PPS_EINVAL,
                               "pps_deliver_write: no open transaction");
     if ((err = deliver_stream(d, data, len)) < 0)
@@ -558,55 +602,199 @@ int pps_deliver_write(pps_deliver *d, const void *data, size_t len)
     return 0;
 }
 
-int pps_deliver_commit(pps_deliver *d)
+/* Count a message when at least one recipient has it. */
+static void count_delivered(pps_deliver *d, const pps_deliverer_txn *t)
+{
+    size_t i;
+
+    for (i = 0; i < t->count; i++)
+        if (t->status[i].outcome == PPS_DELIVER_DELIVERED) {
+            d->messages++;
+            return;
+        }
+}
+
+/* The end of the message's stream: the converter's held bytes. */
+static int finish_stream(pps_deliver *d)
 {
     char tail[3];
-    size_t n;
+    size_t n = d->conv_mode ? pps__lineconv_finish(&d->conv, tail) : 0;
+
+    return n ? d->cls->write(d->txn, tail, n, d->payload) : 0;
+}
+
+/* Commit or stage the open transaction with `end` (the class's commit or
+ * the builtin's stage): every recipient ends decided or staged. */
+static int end_txn(pps_deliver *d, int (*end)(pps_deliverer_txn *, void *))
+{
     int err;
 
-    if (!d || d->txn.state != TXN_OPEN)
+    if ((err = finish_stream(d)) < 0)
+        return txn_fail(d, err);
+    err = end(d->txn, d->payload);
+    if (err < 0 && any_pending(d->txn))
+        return txn_fail(d, err);
+    pps__txn_set_undecided(d->txn, PPS_DELIVER_TEMPFAIL, PPS_ETEMP, 0,
+                           "the deliverer did not report this recipient");
+    d->txn->state = TXN_DONE;
+    count_delivered(d, d->txn);
+    return txn_summary(d->txn);
+}
+
+int pps_deliver_commit(pps_deliver *d)
+{
+    if (!d || d->txn->state != TXN_OPEN)
         return pps__error_set(PPS_EINVAL,
                               "pps_deliver_commit: no open transaction");
-    n = d->conv_mode ? pps__lineconv_finish(&d->conv, tail) : 0;
-    if (n && (err = d->cls->write(&d->txn, tail, n, d->payload)) < 0)
-        return txn_fail(d, err);
-    err = d->cls->commit(&d->txn, d->payload);
-    if (err < 0 && any_pending(&d->txn))
-        return txn_fail(d, err);
-    pps__txn_set_undecided(&d->txn, PPS_DELIVER_TEMPFAIL, PPS_ETEMP, 0,
-                           "the deliverer did not report this recipient");
-    d->txn.state = TXN_DONE;
-    for (n = 0; n < d->txn.count; n++)
-        if (d->txn.status[n].outcome == PPS_DELIVER_DELIVERED) {
-            d->messages++;
-            break;
+    return end_txn(d, d->cls->commit);
+}
+
+/* --- group commit ------------------------------------------------------------
+ */
+
+int pps_deliver_can_stage(const pps_deliver *d)
+{
+    return d && d->builtin ? 1 : 0;
+}
+
+size_t pps_deliver_staged_count(const pps_deliver *d)
+{
+    return d ? d->staged_count : 0;
+}
+
+static int any_staged(const pps_deliverer_txn *t)
+{
+    size_t i;
+
+    for (i = 0; i < t->count; i++)
+        if (t->status[i].outcome == PPS_DELIVER_STAGED)
+            return 1;
+    return 0;
+}
+
+int pps_deliver_commit_staged(pps_deliver *d)
+{
+    int err;
+
+    if (!d || d->txn->state != TXN_OPEN)
+        return pps__error_set(PPS_EINVAL, "pps_deliver_commit_staged: no "
+                                          "open transaction");
+    if (!d->builtin)
+        return pps_deliver_commit(d);
+    /* Room on the list first: a staged message must never go untracked. */
+    if (d->staged_count == d->staged_cap) {
+        size_t cap = d->staged_cap ? 2 * d->staged_cap : 16;
+        pps_deliverer_txn **grown =
+            pps__realloc(d->staged, cap * sizeof(*grown));
+        if (!grown)
+            return txn_fail(d, pps__error_oom());
+        d->staged = grown;
+        d->staged_cap = cap;
+    }
+    err = end_txn(d, d->builtin->stage);
+    if (any_staged(d->txn)) {
+        d->txn->staged = 1;
+        d->staged[d->staged_count++] = d->txn;
+    }
+    return err;
+}
+
+/* Free the staged records, all but the current one (its statuses stay
+ * readable until the next begin), and empty the list. */
+static void staged_free(pps_deliver *d)
+{
+    size_t k;
+
+    for (k = 0; k < d->staged_count; k++) {
+        pps_deliverer_txn *t = d->staged[k];
+        t->staged = 0;
+        if (t != d->txn) {
+            txn_clear(t);
+            pps__free(t);
         }
-    return txn_summary(&d->txn);
+    }
+    d->staged_count = 0;
+}
+
+/* The number of recipients of t with `outcome`. */
+static size_t count_outcome(const pps_deliverer_txn *t,
+                            pps_deliver_outcome outcome)
+{
+    size_t i, n = 0;
+
+    for (i = 0; i < t->count; i++)
+        if (t->status[i].outcome == outcome)
+            n++;
+    return n;
+}
+
+int pps_deliver_flush(pps_deliver *d, pps_deliver_flushed_fn cb, void *payload)
+{
+    char text[PPS_DELIVER_TEXT_MAX];
+    size_t k, n, staged = 0, delivered = 0;
+    int err;
+
+    if (!d)
+        return pps__error_set(PPS_EINVAL, "pps_deliver_flush: no deliverer");
+    if (d->txn->state == TXN_OPEN)
+        return pps__error_set(PPS_EINVAL, "pps_deliver_flush: a transaction "
+                                          "is open");
+    n = d->staged_count;
+    if (n == 0)
+        return 0;
+    for (k = 0; k < n; k++) /* stage() never delivers: all are staged */
+        staged += count_outcome(d->staged[k], PPS_DELIVER_STAGED);
+    err = d->builtin->flush(d->staged, n, d->payload);
+    pps__snprintf(text, sizeof(text), "%s",
+                  err < 0 ? pps_error_last()->message
+                          : "the deliverer did not report this recipient");
+    for (k = 0; k < n; k++) {
+        pps_deliverer_txn *t = d->staged[k];
+        size_t i;
+        for (i = 0; i < t->count; i++) /* left staged: not delivered */
+            if (t->status[i].outcome == PPS_DELIVER_STAGED)
+                pps_deliverer_txn_set(t, i, PPS_DELIVER_TEMPFAIL,
+                                      err < 0 ? err : PPS_ETEMP, 0, text,
+                                      strlen(text));
+        delivered += count_outcome(t, PPS_DELIVER_DELIVERED);
+        count_delivered(d, t);
+    }
+    for (k = 0; cb && k < n; k++)
+        cb(k, d->staged[k]->status, d->staged[k]->count, payload);
+    staged_free(d);
+    if (err < 0)
+        return pps__error_set(err, "%s", text);
+    if (delivered < staged)
+        return pps__error_set(PPS_ETEMP,
+                              "group commit: %zu of %zu staged deliveries "
+                              "failed",
+                              staged - delivered, staged);
+    return 0;
 }
 
 void pps_deliver_abort(pps_deliver *d)
 {
-    if (!d || d->txn.state != TXN_OPEN)
+    if (!d || d->txn->state != TXN_OPEN)
         return;
-    d->cls->cancel(&d->txn, d->payload);
-    pps__txn_set_undecided(&d->txn, PPS_DELIVER_TEMPFAIL, PPS_EABORTED, 0,
+    d->cls->cancel(d->txn, d->payload);
+    pps__txn_set_undecided(d->txn, PPS_DELIVER_TEMPFAIL, PPS_EABORTED, 0,
                            "delivery aborted");
-    d->txn.state = TXN_DONE;
+    d->txn->state = TXN_DONE;
 }
 
 const pps_deliver_status *pps_deliver_statuses(const pps_deliver *d,
                                                size_t *count)
 {
     if (count)
-        *count = d ? d->txn.count : 0;
-    return d ? d->txn.status : NULL;
+        *count = d ? d->txn->count : 0;
+    return d ? d->txn->status : NULL;
 }
 
 int pps_deliver_user_exists(pps_deliver *d, const char *user,
                             const char *domain)
 {
     /* The check may use the same connection as a transaction would. */
-    if (!d || !user || !domain || d->txn.state == TXN_OPEN)
+    if (!d || !user || !domain || d->txn->state == TXN_OPEN)
         return -1;
     if (!d->cls->user_exists)
         return 1;
@@ -622,7 +810,7 @@ int pps_deliver_find(pps_deliver *d, const char *rcpt, const char *tag)
     if (!d || !rcpt)
         return pps__error_set(PPS_EINVAL, "pps_deliver_find: need a "
                                           "deliverer and a recipient");
-    if (d->txn.state == TXN_OPEN)
+    if (d->txn->state == TXN_OPEN)
         return pps__error_set(PPS_EINVAL, "pps_deliver_find: a transaction "
                                           "is open");
     if ((err = check_rcpt(rcpt, 0)) < 0 ||

@@ -8,6 +8,7 @@
  * queue_fs and the Maildir spec do the same).  Writes and fsyncs go
  * through a small seam so tests can make them fail.
  */
+#define _GNU_SOURCE /* syncfs */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "core/internal.h"
@@ -24,7 +26,11 @@
  * become 4 bytes each) it stays under this. */
 #define UNIQUE_HOST_MAX 256
 
-static const pps__deliver_io system_io = {write, fsync};
+#if defined(__linux__)
+static const pps__deliver_io system_io = {write, fsync, syncfs};
+#else
+static const pps__deliver_io system_io = {write, fsync, NULL};
+#endif
 /* The test seam; only tests change it (pps__deliver_io_set). */
 static const pps__deliver_io *io = &system_io;
 
@@ -133,21 +139,10 @@ int pps__durable_sync(pps__durable *f)
     return 0;
 }
 
-int pps__durable_sync_parent(const char *path)
+int pps__durable_sync_dir(const char *dir)
 {
-    char dir[PPS__PATH_MAX];
-    const char *slash = strrchr(path, '/');
-    size_t len = slash ? (size_t)(slash - path) : 0;
     int fd, e = 0;
 
-    if (len == 0)
-        pps__snprintf(dir, sizeof(dir), "%s", slash ? "/" : ".");
-    else if (len >= sizeof(dir))
-        return pps__error_set(PPS_ETOOBIG, "folder name too long");
-    else {
-        memcpy(dir, path, len);
-        dir[len] = '\0';
-    }
     fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return io_error("cannot open folder", dir, errno);
@@ -159,10 +154,90 @@ int pps__durable_sync_parent(const char *path)
     return 0;
 }
 
-int pps__durable_link(const char *from, const char *to)
+int pps__durable_sync_parent(const char *path)
 {
-    int err;
+    char dir[PPS__PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    size_t len = slash ? (size_t)(slash - path) : 0;
 
+    if (len == 0)
+        pps__snprintf(dir, sizeof(dir), "%s", slash ? "/" : ".");
+    else if (len >= sizeof(dir))
+        return pps__error_set(PPS_ETOOBIG, "folder name too long");
+    else {
+        memcpy(dir, path, len);
+        dir[len] = '\0';
+    }
+    return pps__durable_sync_dir(dir);
+}
+
+int pps__durable_close(pps__durable *f)
+{
+    int e = 0;
+
+    if (f->fd >= 0 && close(f->fd) != 0)
+        e = errno;
+    f->fd = -1;
+    if (e)
+        return io_error("cannot close", f->tmp_path, e);
+    return 0;
+}
+
+int pps__durable_sync_path(const char *path)
+{
+    int fd, e = 0;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return io_error("cannot open", path, errno);
+    if (io->fsync(fd) != 0)
+        e = errno ? errno : EIO;
+    if (close(fd) != 0 && !e)
+        e = errno;
+    if (e)
+        return io_error("cannot sync", path, e);
+    return 0;
+}
+
+/* 1 when this kernel's syncfs reports write-back errors: Linux 5.8 made
+ * it return them (before, it always returned 0, and a failed write-back
+ * would go unnoticed).  Asked once per process. */
+static int syncfs_reports_errors(void)
+{
+    static atomic_int known; /* 0 not asked, 1 yes, 2 no */
+    int k = atomic_load(&known);
+    struct utsname u;
+    unsigned int major = 0, minor = 0;
+
+    if (k == 0) {
+        k = 2;
+        if (uname(&u) == 0 && sscanf(u.release, "%u.%u", &major, &minor) == 2 &&
+            (major > 5 || (major == 5 && minor >= 8)))
+            k = 1;
+        atomic_store(&known, k);
+    }
+    return k == 1;
+}
+
+int pps__durable_syncfs(const char *path)
+{
+    int fd, e = 0;
+
+    if (!io->syncfs || !syncfs_reports_errors())
+        return PPS_EUNSUPPORTED;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return io_error("cannot open", path, errno);
+    if (io->syncfs(fd) != 0)
+        e = errno ? errno : EIO;
+    close(fd);
+    if (e)
+        return io_error("cannot sync the file system of", path, e);
+    return 0;
+}
+
+int pps__durable_link_nosync(const char *from, const char *to)
+{
     if (link(from, to) != 0) {
         int e = errno;
         if (e == EXDEV || e == EPERM || e == EMLINK || e == ENOSYS ||
@@ -170,6 +245,15 @@ int pps__durable_link(const char *from, const char *to)
             return PPS_EUNSUPPORTED;
         return io_error("cannot link to", to, e);
     }
+    return 0;
+}
+
+int pps__durable_link(const char *from, const char *to)
+{
+    int err;
+
+    if ((err = pps__durable_link_nosync(from, to)) < 0)
+        return err;
     if ((err = pps__durable_sync_parent(to)) < 0) {
         /* Not known to be durable: take the name back, so that the
          * retry this failure asks for does not deliver twice. */
@@ -179,13 +263,10 @@ int pps__durable_link(const char *from, const char *to)
     return 0;
 }
 
-int pps__durable_publish(pps__durable *f, const char *final_path)
+int pps__durable_name(pps__durable *f, const char *final_path)
 {
-    int err;
+    int err = pps__durable_link_nosync(f->tmp_path, final_path);
 
-    if (f->fd >= 0 && (err = pps__durable_sync(f)) < 0)
-        return err;
-    err = pps__durable_link(f->tmp_path, final_path);
     if (err == PPS_EUNSUPPORTED) {
         /* No hard links here (some network and FUSE file systems): a
          * rename is the Maildir spec's second choice.  The unique name
@@ -193,17 +274,28 @@ int pps__durable_publish(pps__durable *f, const char *final_path)
         if (rename(f->tmp_path, final_path) != 0)
             return io_error("cannot rename to", final_path, errno);
         f->tmp_path[0] = '\0';
-        if ((err = pps__durable_sync_parent(final_path)) < 0)
-            unlink(final_path); /* as in pps__durable_link */
-        return err;
+        return 0;
     }
     if (err < 0)
         return err;
-    /* Delivered; a tmp/ name left over is only untidy (Maildir readers
-     * clean tmp/ of files older than 36 hours). */
+    /* A tmp/ name left over is only untidy (Maildir readers clean tmp/
+     * of files older than 36 hours). */
     unlink(f->tmp_path);
     f->tmp_path[0] = '\0';
     return 0;
+}
+
+int pps__durable_publish(pps__durable *f, const char *final_path)
+{
+    int err;
+
+    if (f->fd >= 0 && (err = pps__durable_sync(f)) < 0)
+        return err;
+    if ((err = pps__durable_name(f, final_path)) < 0)
+        return err;
+    if ((err = pps__durable_sync_parent(final_path)) < 0)
+        unlink(final_path); /* as in pps__durable_link */
+    return err;
 }
 
 int pps__durable_replace(pps__durable *f, const char *final_path)

@@ -13,10 +13,12 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* Test seam: every write and fsync of delivered files goes through it. */
+/* Test seam: every write and fsync of delivered files goes through it.
+ * syncfs may be NULL (a seam without it: files are fsync'd one by one). */
 typedef struct pps__deliver_io {
     ssize_t (*write)(int fd, const void *buf, size_t n);
     int (*fsync)(int fd);
+    int (*syncfs)(int fd);
 } pps__deliver_io;
 
 /* Install `io` (NULL: the system's calls again).  For single-threaded
@@ -73,5 +75,33 @@ int pps__durable_link(const char *from, const char *to);
 
 /* fsync the folder that holds `path`. */
 int pps__durable_sync_parent(const char *path);
+
+/* fsync the folder `dir` itself. */
+int pps__durable_sync_dir(const char *dir);
+
+/* The synced file f gets `final_path` as its name: link(2) and the
+ * tmp/ name removed, else rename(2); no fsync of the folder (the caller
+ * does that, once for many names).  Errors as pps__durable_publish. */
+int pps__durable_name(pps__durable *f, const char *final_path);
+
+/* link(2) alone, without the folder's fsync: for group commit, where the
+ * caller fsyncs each folder once for many names (and removes the names
+ * again when that fails).  Errors as pps__durable_link. */
+int pps__durable_link_nosync(const char *from, const char *to);
+
+/* Close f's file without syncing it (group commit: its data is made
+ * durable later, by pps__durable_sync_path or pps__durable_syncfs).
+ * Keeps tmp_path.  PPS_EIO when close reports an error. */
+int pps__durable_close(pps__durable *f);
+
+/* fsync the closed file at `path`. */
+int pps__durable_sync_path(const char *path);
+
+/* Make everything written to the file system that holds `path` durable
+ * with one syncfs(2): one journal commit for a whole batch of files
+ * instead of one per file.  Used only where syncfs reports write-back
+ * errors (Linux 5.8 and later); elsewhere PPS_EUNSUPPORTED, and the
+ * caller fsyncs file by file. */
+int pps__durable_syncfs(const char *path);
 
 #endif /* PPS_DELIVER_DURABLE_H */

@@ -2,11 +2,23 @@
  * libpps/deliver/maildir.c - deliver into Maildir folders.
  *
  * The message is written once, with LF line ends, to tmp/ of the first
- * recipient whose folder exists, and fsync'd.  Each recipient then gets
- * its own unique name in its new/: a hard link where the file system
- * and the owner allow it (one inode, no copy), else a durable copy.  The
- * first recipient's link comes last, from tmp/, and removes the tmp/
- * name.  Every new name is followed by an fsync of its folder.
+ * recipient whose folder exists.  Publishing it then takes three steps:
+ *   1. its data is made durable (fsync of the file; for a batch of
+ *      staged messages, one syncfs of the file system where that
+ *      reports errors);
+ *   2. each recipient gets its own unique name in its new/: a hard link
+ *      where the file system and the owner allow it (one inode, no
+ *      copy), else a durable copy; the first recipient's link comes
+ *      last, from tmp/, and removes the tmp/ name;
+ *   3. each new/ folder that got a name is fsync'd once; when that fails
+ *      its new names are removed again (not known to be durable, so the
+ *      retry must not find a second copy) and they count as temporary
+ *      failures.
+ * A single commit runs the three steps for one message.  Group commit
+ * (stage, then flush; deliver.h) runs step 1 to 3 once for a batch, so
+ * a batch of N messages costs one journal commit and one fsync per
+ * folder instead of 2 N fsyncs.  Until its flush, a staged message is
+ * only a file in tmp/, which no reader looks at.
  *
  * When the caller gives delivery tags, each recipient's name in new/
  * carries its tag in the unique part ("<sec>.M<usec>P<pid>Q<n>T<tag>.<host>";
@@ -33,15 +45,36 @@
 /* Copies are made this many bytes at a time. */
 #define MAILDIR_COPY_CHUNK 65536
 
-typedef struct maildir {
-    char *tmpl;
-    /* The open transaction. */
+/* One message written to tmp/, and what publishing it needs. */
+typedef struct md_msg {
     size_t count;
     char **dirs;     /* expanded folder per recipient, NULL if refused */
     struct stat *st; /* its stat */
     size_t primary;  /* where the tmp file is; count: none */
     pps__durable file;
+    int synced; /* step 1 done: the file's data is durable */
+} md_msg;
+
+/* A new name made by a publish, waiting for its folder's fsync. */
+typedef struct md_name {
+    pps_deliverer_txn *txn;
+    size_t rcpt;
+    char *path; /* DIR/new/NAME */
+} md_name;
+
+typedef struct maildir {
+    char *tmpl;
+    md_msg cur;     /* the open transaction */
+    md_msg *staged; /* staged messages, in staging order */
+    size_t staged_count, staged_cap;
     char *copy_buf;
+    /* The last folder whose tmp/, new/ and cur/ were seen to exist:
+     * a poll into one Maildir checks them once, not per message.
+     * Forgotten after any failure in a folder. */
+    char checked[PPS__PATH_MAX];
+    /* The first failure of the publish in progress. */
+    int publish_err;
+    char publish_text[PPS_DELIVER_TEXT_MAX];
 } maildir;
 
 static int running_as_root(void)
@@ -49,7 +82,7 @@ static int running_as_root(void)
     return geteuid() == 0;
 }
 
-static void txn_reset(maildir *m)
+static void msg_clear(md_msg *m)
 {
     size_t i;
 
@@ -61,6 +94,8 @@ static void txn_reset(maildir *m)
     m->dirs = NULL;
     m->st = NULL;
     m->count = 0;
+    m->primary = 0;
+    m->synced = 0;
 }
 
 /* Make tmp/, new/ or cur/ when missing. */
@@ -80,13 +115,42 @@ static int ensure_sub(const char *dir, const char *sub, const struct stat *st)
     return pps__error_set(PPS_EIO, "cannot make %s: %s", path, strerror(errno));
 }
 
-/* Check recipient i: its folder, or its status set. 1 ok, 0 refused. */
-static int check_rcpt(maildir *m, pps_deliverer_txn *txn, size_t i)
+static int ensure_subs(maildir *md, const char *dir, const struct stat *st)
 {
+    int err;
+
+    if (strcmp(md->checked, dir) == 0)
+        return 0;
+    if ((err = ensure_sub(dir, "tmp", st)) < 0 ||
+        (err = ensure_sub(dir, "new", st)) < 0 ||
+        (err = ensure_sub(dir, "cur", st)) < 0)
+        return err;
+    pps__snprintf(md->checked, sizeof(md->checked), "%s", dir);
+    return 0;
+}
+
+/* Recipient i failed temporarily with the current error detail. */
+static void fail_rcpt(maildir *md, pps_deliverer_txn *txn, size_t i)
+{
+    const pps_error *e = pps_error_last();
+
+    md->checked[0] = '\0'; /* look at the folders again next time */
+    if (md->publish_err == 0) {
+        md->publish_err = e->code < 0 ? e->code : PPS_EIO;
+        pps__snprintf(md->publish_text, sizeof(md->publish_text), "%s",
+                      e->message);
+    }
+    pps_deliverer_txn_set(txn, i, PPS_DELIVER_TEMPFAIL, e->code, 0, e->message,
+                          strlen(e->message));
+}
+
+/* Check recipient i: its folder, or its status set. 1 ok, 0 refused. */
+static int check_rcpt(maildir *md, pps_deliverer_txn *txn, size_t i)
+{
+    md_msg *m = &md->cur;
     const char *user = pps_deliverer_txn_user(txn, i);
     const char *domain = pps_deliverer_txn_domain(txn, i);
     char path[PPS__PATH_MAX], text[PPS_DELIVER_TEXT_MAX];
-    int err;
 
     if (!pps__deliver_name_safe(user) || !pps__deliver_name_safe(domain)) {
         pps__snprintf(text, sizeof(text),
@@ -95,7 +159,7 @@ static int check_rcpt(maildir *m, pps_deliverer_txn *txn, size_t i)
                               strlen(text));
         return 0;
     }
-    if (pps__deliver_expand(path, sizeof(path), m->tmpl, user, domain) < 0)
+    if (pps__deliver_expand(path, sizeof(path), md->tmpl, user, domain) < 0)
         goto error;
     if (stat(path, &m->st[i]) != 0) {
         int e = errno;
@@ -111,9 +175,7 @@ static int check_rcpt(maildir *m, pps_deliverer_txn *txn, size_t i)
                               text, strlen(text));
         return 0;
     }
-    if ((err = ensure_sub(path, "tmp", &m->st[i])) < 0 ||
-        (err = ensure_sub(path, "new", &m->st[i])) < 0 ||
-        (err = ensure_sub(path, "cur", &m->st[i])) < 0)
+    if (ensure_subs(md, path, &m->st[i]) < 0)
         goto error;
     if (!(m->dirs[i] = pps__strdup(path))) {
         pps__error_oom();
@@ -121,9 +183,7 @@ static int check_rcpt(maildir *m, pps_deliverer_txn *txn, size_t i)
     }
     return 1;
 error:
-    pps_deliverer_txn_set(txn, i, PPS_DELIVER_TEMPFAIL, pps_error_last()->code,
-                          0, pps_error_last()->message,
-                          strlen(pps_error_last()->message));
+    fail_rcpt(md, txn, i);
     return 0;
 }
 
@@ -144,12 +204,13 @@ static int unique_path(char *buf, size_t size, const char *dir, const char *sub,
 
 static int maildir_begin(pps_deliverer_txn *txn, void *payload)
 {
-    maildir *m = payload;
+    maildir *md = payload;
+    md_msg *m = &md->cur;
     size_t i, n = pps_deliverer_txn_count(txn);
     char path[PPS__PATH_MAX];
     int err;
 
-    txn_reset(m);
+    msg_clear(m);
     m->dirs = pps__calloc(n, sizeof(char *));
     m->st = pps__calloc(n, sizeof(struct stat));
     if (!m->dirs || !m->st)
@@ -157,7 +218,7 @@ static int maildir_begin(pps_deliverer_txn *txn, void *payload)
     m->count = n;
     m->primary = n;
     for (i = 0; i < n; i++)
-        if (check_rcpt(m, txn, i) && m->primary == n)
+        if (check_rcpt(md, txn, i) && m->primary == n)
             m->primary = i;
     if (m->primary == n)
         return 0; /* nobody to deliver to: every status is set */
@@ -165,8 +226,10 @@ static int maildir_begin(pps_deliverer_txn *txn, void *payload)
                            NULL)) < 0 ||
         (err = pps__durable_create(&m->file, path, 0600)) < 0)
         return err;
-    if (running_as_root() && fchown(m->file.fd, m->st[m->primary].st_uid,
-                                    m->st[m->primary].st_gid) != 0)
+    if (running_as_root() &&
+        (m->st[m->primary].st_uid != 0 || m->st[m->primary].st_gid != 0) &&
+        fchown(m->file.fd, m->st[m->primary].st_uid,
+               m->st[m->primary].st_gid) != 0)
         return pps__error_set(PPS_EIO, "cannot give %s to its owner: %s", path,
                               strerror(errno));
     return 0;
@@ -175,22 +238,100 @@ static int maildir_begin(pps_deliverer_txn *txn, void *payload)
 static int maildir_write(pps_deliverer_txn *txn, const char *data, size_t len,
                          void *payload)
 {
-    maildir *m = payload;
+    maildir *md = payload;
 
     (void)txn;
-    return pps__durable_write(&m->file, data, len);
+    return pps__durable_write(&md->cur.file, data, len);
 }
 
-/* A durable copy of the (synced) tmp file into recipient i's folder. */
-static int copy_to(maildir *m, size_t i, const char *final_path)
+/* --- publishing --------------------------------------------------------- */
+
+/* Message m failed before any of its names was made: every recipient
+ * still staged fails temporarily, its tmp/ file goes. */
+static void fail_msg(maildir *md, md_msg *m, pps_deliverer_txn *txn)
+{
+    size_t i;
+
+    for (i = 0; i < m->count; i++)
+        if (pps_deliverer_txn_outcome(txn, i) == PPS_DELIVER_STAGED)
+            fail_rcpt(md, txn, i);
+    pps__durable_discard(&m->file);
+}
+
+/* Step 1: the data of msgs[0..n), before any of them gets a name.  One
+ * syncfs per file system for a batch; one fsync per file otherwise (and
+ * where syncfs cannot report errors). */
+static void sync_data(maildir *md, md_msg *msgs, pps_deliverer_txn *const *txns,
+                      size_t n)
+{
+    size_t k, j;
+    int err;
+
+    for (k = 0; k < n; k++) {
+        md_msg *m = &msgs[k];
+        if (m->synced || m->primary == m->count || !m->file.tmp_path[0])
+            continue; /* done, nothing to publish, or failed already */
+        if (m->file.fd >= 0) {
+            err = pps__durable_sync(&m->file); /* fsync and close */
+        } else if (n > 1 && (err = pps__durable_syncfs(m->file.tmp_path)) !=
+                                PPS_EUNSUPPORTED) {
+            /* Every file of this file system is synced (or in question)
+             * by that one call. */
+            dev_t dev = m->st[m->primary].st_dev;
+            for (j = k + 1; j < n; j++) {
+                md_msg *o = &msgs[j];
+                if (o->synced || o->primary == o->count ||
+                    !o->file.tmp_path[0] || o->file.fd >= 0 ||
+                    o->st[o->primary].st_dev != dev)
+                    continue;
+                if (err < 0)
+                    fail_msg(md, o, txns[j]);
+                else
+                    o->synced = 1;
+            }
+        } else {
+            err = pps__durable_sync_path(m->file.tmp_path);
+        }
+        if (err < 0)
+            fail_msg(md, m, txns[k]);
+        else
+            m->synced = 1;
+    }
+}
+
+/* Remember `path` (taken over) as a new name of recipient i of txn. */
+static int add_name(md_name **names, size_t *count, pps_deliverer_txn *txn,
+                    size_t i, const char *path)
+{
+    md_name *grown = pps__realloc(*names, (*count + 1) * sizeof(**names));
+    char *copy = pps__strdup(path);
+
+    if (grown)
+        *names = grown;
+    if (!grown || !copy) {
+        pps__free(copy);
+        unlink(path); /* cannot be tracked: not delivered */
+        return pps__error_oom();
+    }
+    grown[*count].txn = txn;
+    grown[*count].rcpt = i;
+    grown[*count].path = copy;
+    (*count)++;
+    return 0;
+}
+
+/* A durable copy of m's (synced) tmp file, named final_path, for
+ * recipient i (another file system or owner). */
+static int copy_to(maildir *md, md_msg *m, size_t i, const char *final_path)
 {
     char tmp[PPS__PATH_MAX];
     pps__durable out;
     int in, err;
 
+    pps__durable_init(&out);
     if ((err = unique_path(tmp, sizeof(tmp), m->dirs[i], "tmp", NULL)) < 0)
         return err;
-    if (!m->copy_buf && !(m->copy_buf = pps__malloc(MAILDIR_COPY_CHUNK)))
+    if (!md->copy_buf && !(md->copy_buf = pps__malloc(MAILDIR_COPY_CHUNK)))
         return pps__error_oom();
     in = open(m->file.tmp_path, O_RDONLY | O_CLOEXEC);
     if (in < 0)
@@ -205,7 +346,7 @@ static int copy_to(maildir *m, size_t i, const char *final_path)
         goto done;
     }
     for (;;) {
-        ssize_t n = read(in, m->copy_buf, MAILDIR_COPY_CHUNK);
+        ssize_t n = read(in, md->copy_buf, MAILDIR_COPY_CHUNK);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
@@ -215,84 +356,220 @@ static int copy_to(maildir *m, size_t i, const char *final_path)
         }
         if (n == 0)
             break;
-        if ((err = pps__durable_write(&out, m->copy_buf, (size_t)n)) < 0)
+        if ((err = pps__durable_write(&out, md->copy_buf, (size_t)n)) < 0)
             goto done;
     }
-    err = pps__durable_publish(&out, final_path);
+    if ((err = pps__durable_sync(&out)) == 0)
+        err = pps__durable_name(&out, final_path);
 done:
     close(in);
-    if (err < 0)
-        pps__durable_discard(&out);
+    pps__durable_discard(&out);
     return err;
 }
 
-/* One recipient that is not the primary: a link, else a copy. */
-static int deliver_other(maildir *m, size_t i, const char *final_path)
+/* Step 2 for recipient i of m: its name in new/ (no folder fsync yet).
+ * The primary's link comes last and takes the tmp/ name away. */
+static int name_rcpt(maildir *md, md_msg *m, pps_deliverer_txn *txn, size_t i,
+                     md_name **names, size_t *count)
 {
     const struct stat *p = &m->st[m->primary], *s = &m->st[i];
-    int err = PPS_EUNSUPPORTED;
+    char final_path[PPS__PATH_MAX];
+    int err;
 
-    /* One inode has one owner: as root, link only between folders of
-     * the same owner. */
-    if (p->st_dev == s->st_dev &&
-        (!running_as_root() ||
-         (p->st_uid == s->st_uid && p->st_gid == s->st_gid)))
-        err = pps__durable_link(m->file.tmp_path, final_path);
-    if (err == PPS_EUNSUPPORTED)
-        err = copy_to(m, i, final_path);
-    return err;
+    if ((err = unique_path(final_path, sizeof(final_path), m->dirs[i], "new",
+                           pps_deliverer_txn_tag(txn, i))) < 0)
+        return err;
+    if (i == m->primary) {
+        err = pps__durable_name(&m->file, final_path);
+    } else {
+        /* One inode has one owner: as root, link only between folders
+         * of the same owner. */
+        err = PPS_EUNSUPPORTED;
+        if (p->st_dev == s->st_dev &&
+            (!running_as_root() ||
+             (p->st_uid == s->st_uid && p->st_gid == s->st_gid)))
+            err = pps__durable_link_nosync(m->file.tmp_path, final_path);
+        if (err == PPS_EUNSUPPORTED)
+            err = copy_to(md, m, i, final_path);
+    }
+    if (err < 0)
+        return err;
+    return add_name(names, count, txn, i, final_path);
 }
 
-static void set_result(pps_deliverer_txn *txn, size_t i, int err)
+/* The folder part of "DIR/new/NAME": its length up to the last '/'. */
+static size_t folder_len(const char *path)
 {
-    const pps_error *e = pps_error_last();
+    const char *slash = strrchr(path, '/');
 
-    if (err == 0)
-        pps_deliverer_txn_set(txn, i, PPS_DELIVER_DELIVERED, PPS_OK, 0, "", 0);
-    else
-        pps_deliverer_txn_set(txn, i, PPS_DELIVER_TEMPFAIL, err, 0, e->message,
-                              strlen(e->message));
+    return slash ? (size_t)(slash - path) : 0;
+}
+
+/* Step 3: fsync each folder that got names, once.  Names in a folder
+ * whose fsync failed are removed again. */
+static void sync_names(maildir *md, md_name *names, size_t count)
+{
+    char dir[PPS__PATH_MAX];
+    size_t j, k;
+
+    for (j = 0; j < count; j++) {
+        size_t len = folder_len(names[j].path);
+        int err;
+        if (!names[j].txn)
+            continue; /* settled with an earlier folder */
+        pps__snprintf(dir, sizeof(dir), "%.*s", (int)len, names[j].path);
+        err = pps__durable_sync_dir(dir);
+        for (k = j; k < count; k++) {
+            if (!names[k].txn || folder_len(names[k].path) != len ||
+                strncmp(names[k].path, dir, len) != 0)
+                continue;
+            if (err < 0) {
+                unlink(names[k].path);
+                fail_rcpt(md, names[k].txn, names[k].rcpt);
+            } else {
+                pps_deliverer_txn_set(names[k].txn, names[k].rcpt,
+                                      PPS_DELIVER_DELIVERED, PPS_OK, 0, "", 0);
+            }
+            names[k].txn = NULL;
+        }
+    }
+}
+
+/* Step 2 for every staged recipient of m; the others first: they link
+ * from the primary's tmp/ name, which the primary's own name takes. */
+static void name_msg(maildir *md, md_msg *m, pps_deliverer_txn *txn,
+                     md_name **names, size_t *count)
+{
+    size_t i;
+
+    for (i = 0; i <= m->count; i++) {
+        size_t r = i < m->count ? i : m->primary;
+        if (i == m->primary ||
+            pps_deliverer_txn_outcome(txn, r) != PPS_DELIVER_STAGED)
+            continue;
+        if (name_rcpt(md, m, txn, r, names, count) < 0)
+            fail_rcpt(md, txn, r);
+    }
+    pps__durable_discard(&m->file); /* a tmp/ name left: remove it */
+}
+
+/* Publish msgs[0..n) (their recipients STAGED) by steps 1 to 3.  Every
+ * staged recipient ends DELIVERED or TEMPFAIL.  Returns 0, or the first
+ * failure (its detail set). */
+static int publish(maildir *md, md_msg *msgs, pps_deliverer_txn *const *txns,
+                   size_t n)
+{
+    md_name *names = NULL;
+    size_t count = 0, k;
+
+    md->publish_err = 0;
+    sync_data(md, msgs, txns, n);
+    for (k = 0; k < n; k++)
+        if (msgs[k].synced)
+            name_msg(md, &msgs[k], txns[k], &names, &count);
+    sync_names(md, names, count);
+    for (k = 0; k < count; k++)
+        pps__free(names[k].path);
+    pps__free(names);
+    if (md->publish_err < 0)
+        return pps__error_set(md->publish_err, "%s", md->publish_text);
+    return 0;
+}
+
+/* --- commit, stage, flush ------------------------------------------------- */
+
+/* The recipients of m still PENDING are the ones to publish. */
+static void stage_rcpts(md_msg *m, pps_deliverer_txn *txn)
+{
+    size_t i;
+
+    for (i = 0; i < m->count; i++)
+        if (m->dirs[i])
+            pps__txn_stage(txn, i);
 }
 
 static int maildir_commit(pps_deliverer_txn *txn, void *payload)
 {
-    maildir *m = payload;
-    char final_path[PPS__PATH_MAX];
-    size_t i;
-    int err, first_err = 0;
+    maildir *md = payload;
+    md_msg *m = &md->cur;
+    int err;
 
     if (m->primary == m->count)
         return 0;
-    if ((err = pps__durable_sync(&m->file)) < 0)
-        return err; /* nobody delivered: deliver.c settles and aborts */
-    for (i = 0; i < m->count; i++) {
-        if (i == m->primary ||
-            pps_deliverer_txn_outcome(txn, i) != PPS_DELIVER_PENDING)
-            continue;
-        err = unique_path(final_path, sizeof(final_path), m->dirs[i], "new",
-                          pps_deliverer_txn_tag(txn, i));
-        if (err == 0)
-            err = deliver_other(m, i, final_path);
-        set_result(txn, i, err);
-        if (err < 0 && !first_err)
-            first_err = err;
+    stage_rcpts(m, txn);
+    err = publish(md, m, &txn, 1);
+    msg_clear(m);
+    return err;
+}
+
+static int maildir_stage(pps_deliverer_txn *txn, void *payload)
+{
+    maildir *md = payload;
+    md_msg *m = &md->cur;
+    int err;
+
+    if (m->primary == m->count)
+        return 0;
+    if (md->staged_count == md->staged_cap) {
+        size_t cap = md->staged_cap ? 2 * md->staged_cap : 16;
+        md_msg *grown = pps__realloc(md->staged, cap * sizeof(*grown));
+        if (!grown)
+            return pps__error_oom();
+        md->staged = grown;
+        md->staged_cap = cap;
     }
-    /* Last, the primary: its tmp/ name goes away with it. */
-    err = unique_path(final_path, sizeof(final_path), m->dirs[m->primary],
-                      "new", pps_deliverer_txn_tag(txn, m->primary));
-    if (err == 0)
-        err = pps__durable_publish(&m->file, final_path);
-    set_result(txn, m->primary, err);
-    pps__durable_discard(&m->file);
-    return first_err ? first_err : err;
+    /* Not synced now: the flush syncs the whole batch. */
+    if ((err = pps__durable_close(&m->file)) < 0)
+        return err;
+    stage_rcpts(m, txn);
+    md->staged[md->staged_count++] = *m;
+    memset(m, 0, sizeof(*m));
+    pps__durable_init(&m->file);
+    return 0;
+}
+
+static void discard_staged(maildir *md)
+{
+    size_t k;
+
+    for (k = 0; k < md->staged_count; k++)
+        msg_clear(&md->staged[k]);
+    md->staged_count = 0;
+    pps__free(md->staged); /* an idle deliverer holds no batch memory */
+    md->staged = NULL;
+    md->staged_cap = 0;
+}
+
+static int maildir_flush(pps_deliverer_txn *const *staged, size_t n,
+                         void *payload)
+{
+    maildir *md = payload;
+    int err;
+
+    if (n != md->staged_count) {
+        /* deliver.c and this file disagree: publish nothing. */
+        discard_staged(md);
+        return pps__error_set(PPS_ERROR,
+                              "maildir: %zu messages staged, "
+                              "%zu to flush",
+                              md->staged_count, n);
+    }
+    err = publish(md, md->staged, staged, n);
+    discard_staged(md);
+    return err;
+}
+
+static void maildir_discard(void *payload)
+{
+    discard_staged(payload);
 }
 
 static void maildir_abort(pps_deliverer_txn *txn, void *payload)
 {
-    maildir *m = payload;
+    maildir *md = payload;
 
     (void)txn;
-    pps__durable_discard(&m->file);
+    msg_clear(&md->cur);
 }
 
 static int maildir_user_exists(const char *user, const char *domain,
@@ -412,7 +689,8 @@ static void maildir_free(void *payload)
 
     if (!m)
         return;
-    txn_reset(m);
+    msg_clear(&m->cur);
+    discard_staged(m);
     pps__free(m->copy_buf);
     pps__free(m->tmpl);
     pps__free(m);
@@ -435,7 +713,7 @@ static int maildir_open(void **payload, const pps_deliver_options *o)
         return err == PPS_ETOOBIG ? PPS_ECONFIG : err;
     if (!(m = pps__calloc(1, sizeof(*m))))
         return pps__error_oom();
-    pps__durable_init(&m->file);
+    pps__durable_init(&m->cur.file);
     if (!(m->tmpl = pps__strdup(path))) {
         pps__free(m);
         return pps__error_oom();
@@ -458,5 +736,10 @@ static const pps_deliverer_class maildir_class = {
     .find = maildir_find,
 };
 
-const pps__deliver_builtin pps__deliver_maildir = {&maildir_class,
-                                                   maildir_open};
+const pps__deliver_builtin pps__deliver_maildir = {
+    .cls = &maildir_class,
+    .open = maildir_open,
+    .stage = maildir_stage,
+    .flush = maildir_flush,
+    .discard = maildir_discard,
+};

@@ -37,20 +37,12 @@ struct pps__conn {
     char name[NET_HOST_MAX + 8]; /* for messages */
 };
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Wait for `events` on fd until `deadline`; 0, PPS_ETIMEOUT or PPS_ENET. */
 static int wait_fd(pps__conn *c, short events, long long deadline)
 {
     for (;;) {
         struct pollfd p = {c->fd, events, 0};
-        long long left = deadline - now_ms();
+        long long left = deadline - pps__now_ms();
         int n;
 
         if (left <= 0)
@@ -209,7 +201,7 @@ int pps__conn_open(pps__conn **out, const char *server,
                    unsigned int default_port, unsigned int timeout_ms)
 {
     pps__conn *c;
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = pps__now_ms() + timeout_ms;
     int err;
 
     *out = NULL;
@@ -258,7 +250,7 @@ static int tls_retry(pps__conn *c, int rc, long long deadline, const char *what)
 int pps__conn_write(pps__conn *c, const char *data, size_t len,
                     unsigned int timeout_ms)
 {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = pps__now_ms() + timeout_ms;
     int err = 0;
 
     while (len > 0 && err == 0) {
@@ -297,7 +289,7 @@ int pps__conn_write(pps__conn *c, const char *data, size_t len,
 int pps__conn_read(pps__conn *c, char *buf, size_t size, size_t *got,
                    unsigned int timeout_ms)
 {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = pps__now_ms() + timeout_ms;
     int err;
 
     *got = 0;
@@ -334,7 +326,7 @@ int pps__conn_starttls(pps__conn *c, const char *ca_file,
                        const char *server_name, int no_verify,
                        unsigned int timeout_ms)
 {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = pps__now_ms() + timeout_ms;
     int rc, err;
 
     c->ctx = SSL_CTX_new(TLS_client_method());

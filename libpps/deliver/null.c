@@ -76,4 +76,5 @@ static const pps_deliverer_class null_class = {
     .free = null_free,
 };
 
-const pps__deliver_builtin pps__deliver_null = {&null_class, null_open};
+const pps__deliver_builtin pps__deliver_null = {.cls = &null_class,
+                                                .open = null_open};

@@ -62,14 +62,6 @@ typedef struct pipe_d {
     int timed_out;
 } pipe_d;
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* --- the command line ------------------------------------------------------
  */
 
@@ -286,7 +278,7 @@ static int pump(pipe_d *p, const char *data, size_t len)
         p->kids[i].off = 0;
     for (;;) {
         size_t nfds = 0, writers = 0;
-        long long left = p->deadline - now_ms();
+        long long left = p->deadline - pps__now_ms();
         for (i = 0; i < p->count; i++) {
             child *k = &p->kids[i];
             if (k->in_fd >= 0 && k->off < len) {
@@ -338,7 +330,7 @@ static void wait_all(pipe_d *p)
         close_fd(&p->kids[i].in_fd);
     for (;;) {
         size_t nfds = 0, running = 0;
-        long long left = p->deadline - now_ms();
+        long long left = p->deadline - pps__now_ms();
         for (i = 0; i < p->count; i++) {
             child *k = &p->kids[i];
             if (k->pid <= 0 || k->reaped)
@@ -491,7 +483,7 @@ static int pipe_begin(pps_deliverer_txn *txn, void *payload)
     p->count = n;
     for (i = 0; i < n; i++)
         p->kids[i].in_fd = p->kids[i].out_fd = -1;
-    p->deadline = now_ms() + p->run_ms;
+    p->deadline = pps__now_ms() + p->run_ms;
     for (i = 0; i < n && err == 0; i++) {
         char text[PPS_DELIVER_TEXT_MAX];
         if (!pps__deliver_name_safe(pps_deliverer_txn_user(txn, i)) ||
@@ -610,4 +602,5 @@ static const pps_deliverer_class pipe_class = {
     .free = pipe_free,
 };
 
-const pps__deliver_builtin pps__deliver_pipe = {&pipe_class, pipe_open};
+const pps__deliver_builtin pps__deliver_pipe = {.cls = &pipe_class,
+                                                .open = pipe_open};

@@ -869,6 +869,9 @@ SMTP_CLASS(lmtp_class, "lmtp");
 SMTP_CLASS(smtp_class, "smtp");
 SMTP_CLASS(ea_class, "emailarchitect");
 
-const pps__deliver_builtin pps__deliver_lmtp = {&lmtp_class, lmtp_open};
-const pps__deliver_builtin pps__deliver_smtp = {&smtp_class, smtp_open_plain};
-const pps__deliver_builtin pps__deliver_emailarchitect = {&ea_class, ea_open};
+const pps__deliver_builtin pps__deliver_lmtp = {.cls = &lmtp_class,
+                                                .open = lmtp_open};
+const pps__deliver_builtin pps__deliver_smtp = {.cls = &smtp_class,
+                                                .open = smtp_open_plain};
+const pps__deliver_builtin pps__deliver_emailarchitect = {.cls = &ea_class,
+                                                          .open = ea_open};

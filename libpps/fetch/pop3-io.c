@@ -14,14 +14,6 @@
 
 #include "pop3.h"
 
-long long pps__pop3_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static const char *state_name(pps__pop3_state state)
 {
     switch (state) {
@@ -53,7 +45,7 @@ int pps__pop3_check(pps_session *s, pps__pop3_cmd cmd)
     if (atomic_load(&s->aborted))
         return pps__error_set(PPS_EABORTED, "POP3 session aborted (at the %s)",
                               pps__pop3_command(cmd)->label);
-    if (s->deadline_ms && pps__pop3_now_ms() >= s->deadline_ms)
+    if (s->deadline_ms && pps__now_ms() >= s->deadline_ms)
         return pps__error_set(PPS_ETIMEOUT,
                               "POP3 session deadline of %d ms passed (at the "
                               "%s)",
@@ -79,7 +71,7 @@ static int transport_error(pps_session *s, long code, pps__pop3_cmd cmd,
 static int wait_slice(pps_session *s, long long started, pps__pop3_cmd cmd,
                       int *slice)
 {
-    long long now = pps__pop3_now_ms();
+    long long now = pps__now_ms();
     long long left = s->read_timeout_ms - (now - started);
     int err;
 
@@ -100,7 +92,7 @@ static int wait_slice(pps_session *s, long long started, pps__pop3_cmd cmd,
 /* Read more bytes into s->in; the only place the engine waits to read. */
 static int fill(pps_session *s, pps__pop3_cmd cmd)
 {
-    long long started = pps__pop3_now_ms();
+    long long started = pps__now_ms();
     int slice = 0, err;
     long n;
 
@@ -328,7 +320,7 @@ int pps__pop3_flush(pps_session *s, pps__pop3_cmd cmd)
         return 0;
     if ((err = pps__pop3_check(s, cmd)) < 0)
         goto done;
-    now = pps__pop3_now_ms();
+    now = pps__now_ms();
     timeout = s->read_timeout_ms;
     if (s->deadline_ms && s->deadline_ms - now < timeout)
         timeout = (long)(s->deadline_ms - now);

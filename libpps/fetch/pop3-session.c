@@ -293,7 +293,7 @@ static int stls(pps_session *s)
                               "before TLS began: an injection attempt; "
                               "closing",
                               s->addr.host, s->in_end - s->in_start);
-    now = pps__pop3_now_ms();
+    now = pps__now_ms();
     timeout = s->read_timeout_ms;
     if (s->deadline_ms && s->deadline_ms - now < timeout)
         timeout = (int)(s->deadline_ms - now > 0 ? s->deadline_ms - now : 1);
@@ -330,9 +330,8 @@ int pps_session_connect(pps_session *s, const pps_server_address *addr)
         return pps__error_set(PPS_EINVAL, "pps_session_connect: address "
                                           "missing or of another version");
     s->addr = *addr;
-    s->deadline_ms = s->session_timeout_ms > 0
-                         ? pps__pop3_now_ms() + s->session_timeout_ms
-                         : 0;
+    s->deadline_ms =
+        s->session_timeout_ms > 0 ? pps__now_ms() + s->session_timeout_ms : 0;
     s->auth_used = "";
     s->in_start = s->in_end = 0;
     timeout = s->read_timeout_ms;

@@ -177,7 +177,6 @@ struct pps_session {
 };
 
 /* pop3-io.c */
-long long pps__pop3_now_ms(void);
 int pps__pop3_check(pps_session *s, pps__pop3_cmd cmd);
 int pps__pop3_read_line(pps_session *s, pps__pop3_cmd cmd);
 int pps__pop3_read_status(pps_session *s, pps__pop3_cmd cmd);

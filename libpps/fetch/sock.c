@@ -28,14 +28,6 @@
 /* Room for a numeric IPv6 address with a zone, for error details. */
 #define SOCK_ADDR_TEXT_MAX 64
 
-int64_t pps__now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int64_t pps__deadline_ms(int timeout_ms)
 {
     return pps__now_ms() + (timeout_ms > 0 ? timeout_ms : 0);

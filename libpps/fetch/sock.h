@@ -15,9 +15,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Now on the monotonic clock, in milliseconds. */
-int64_t pps__now_ms(void);
-
 /* The deadline `timeout_ms` from now (timeout_ms >= 0). */
 int64_t pps__deadline_ms(int timeout_ms);
 

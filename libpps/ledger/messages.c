@@ -120,8 +120,8 @@ size_t pps_ledger_message_count(const pps_ledger *l)
 
 /* --- changes ---------------------------------------------------------- */
 
-int pps_ledger_intend(pps_ledger *l, const char *uid, const char *const *rcpts,
-                      size_t n)
+static int intend(pps_ledger *l, const char *uid, const char *const *rcpts,
+                  size_t n, int sync)
 {
     const ledger_msg *m;
     int err;
@@ -166,8 +166,22 @@ int pps_ledger_intend(pps_ledger *l, const char *uid, const char *const *rcpts,
         if ((err = pps__ledger_record(l, &rec)) < 0)
             return err;
     }
-    /* Durable before the first byte of the delivery leaves. */
-    return pps_ledger_sync(l);
+    /* Durable before the first byte of the delivery leaves (or, for
+     * group commit, before the staged delivery becomes visible: the
+     * caller syncs). */
+    return sync ? pps_ledger_sync(l) : 0;
+}
+
+int pps_ledger_intend(pps_ledger *l, const char *uid, const char *const *rcpts,
+                      size_t n)
+{
+    return intend(l, uid, rcpts, n, 1);
+}
+
+int pps_ledger_intend_nosync(pps_ledger *l, const char *uid,
+                             const char *const *rcpts, size_t n)
+{
+    return intend(l, uid, rcpts, n, 0);
 }
 
 /* The recipient of an outcome must have an open intent. */

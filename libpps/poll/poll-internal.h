@@ -45,6 +45,20 @@ typedef struct poll_message {
     int error;       /* first failure inside this message, or 0 */
 } poll_message;
 
+/* Group commit (deliver.h): with a deliverer that stages (maildir), the
+ * messages of a poll are made durable in batches of at most this many
+ * messages or this much time, whichever comes first; the batch's
+ * outcomes are recorded at its flush.  DELE waits for the flush. */
+#define POLL_BATCH_MAX 256
+#define POLL_BATCH_MS  1000
+
+/* A message whose delivery is staged, waiting for the flush. */
+typedef struct poll_staged {
+    unsigned int number;
+    const char *uid; /* borrowed from the poll's uid table */
+    char *dedup_key; /* owned; NULL when none */
+} poll_staged;
+
 typedef struct poll_ctx {
     const pps_profile *profile;
     pps_profile_settings set;
@@ -77,6 +91,15 @@ typedef struct poll_ctx {
     size_t again_count;
 
     poll_message msg;
+
+    /* Group commit: 1 when the deliverer stages; the staged messages in
+     * staging order (the deliverer's order too) and when the first of
+     * them was staged (pps__now_ms). */
+    int group;
+    poll_staged *staged;
+    size_t staged_count, staged_cap;
+    long long staged_since;
+
     int first_error; /* the poll's result */
     int backing_off; /* 1: refused before connecting (back-off) */
 } poll_ctx;
@@ -109,6 +132,32 @@ int pps__poll_settle(poll_ctx *ctx, unsigned int number, const char *uid);
 /* The ledger key of message `number`, or NULL (binary search of the
  * inventory, which is in number order). */
 const char *pps__poll_uid_of(const poll_ctx *ctx, unsigned int number);
+
+/* Record the final statuses st[0..count) of message `uid` in the ledger
+ * (DELIVERED also remembers dedup_key for the recipient, when given);
+ * staged recipients wait for the flush.  Returns 1 when some recipient
+ * is staged, 0 when all are recorded, or a failure of the ledger (also
+ * the poll's). */
+int pps__poll_record_statuses(poll_ctx *ctx, const char *uid,
+                              const char *dedup_key,
+                              const pps_deliver_status *st, size_t count);
+
+/* Group commit (poll-batch.c).  Room for one more staged message: 0 or
+ * PPS_ENOMEM. */
+int pps__poll_staged_reserve(poll_ctx *ctx);
+/* Add message `number` (room reserved); takes *dedup_key over. */
+void pps__poll_staged_add(poll_ctx *ctx, unsigned int number, const char *uid,
+                          char **dedup_key);
+/* 1 when the batch is full or old enough to flush. */
+int pps__poll_batch_due(const poll_ctx *ctx);
+/* Forget the staged list (after a flush or a discard). */
+void pps__poll_staged_free(poll_ctx *ctx);
+
+/* Group commit: make the staged messages durable (the ledger's intents
+ * first), record their outcomes and settle them.  Called when a batch is
+ * full, before the DELEs and at the end of every retrieval.  Returns 0
+ * or the failure that stopped it (also recorded as the poll's). */
+int pps__poll_flush(poll_ctx *ctx);
 
 /* Free the per-message state. */
 void pps__poll_message_reset(poll_ctx *ctx);

@@ -135,6 +135,18 @@ static int record_duplicates(poll_ctx *ctx, const pps_route_result *route)
     return 0;
 }
 
+/* 1 when a staged message of this batch has duplicate key `key`. */
+static int staged_key(const poll_ctx *ctx, const char *key)
+{
+    size_t k;
+
+    for (k = 0; k < ctx->staged_count; k++)
+        if (ctx->staged[k].dedup_key &&
+            strcmp(ctx->staged[k].dedup_key, key) == 0)
+            return 1;
+    return 0;
+}
+
 static int choose_recipients(poll_ctx *ctx, pps_route_result **route)
 {
     size_t i, n;
@@ -143,6 +155,17 @@ static int choose_recipients(poll_ctx *ctx, pps_route_result **route)
 
     if ((err = pps_route(route, &ctx->policy, ctx->msg.headers)) < 0)
         return err;
+    key = pps_route_result_key(*route);
+    if (ctx->set.distribute && key && staged_key(ctx, key)) {
+        /* An earlier copy of this message waits in the batch: flush it,
+         * so that duplicate suppression (which asks the ledger) sees
+         * it, and route again. */
+        pps_route_result_free(*route);
+        *route = NULL;
+        if ((err = pps__poll_flush(ctx)) < 0 ||
+            (err = pps_route(route, &ctx->policy, ctx->msg.headers)) < 0)
+            return err;
+    }
     n = pps_route_result_count(*route);
     for (i = 0; i < n; i++)
         if ((err = add_rcpt(ctx, pps_route_result_recipient(*route, i))) < 0)
@@ -202,7 +225,7 @@ static size_t prepend_lines(const poll_ctx *ctx, const pps_route_result *route,
     return len;
 }
 
-static void record_outcomes(poll_ctx *ctx);
+static int record_outcomes(poll_ctx *ctx);
 
 /* One delivery tag per recipient of the message (the same in every run:
  * pps_ledger_delivery_tag), in one block; *tags points into it. */
@@ -245,9 +268,15 @@ static int start_delivery(poll_ctx *ctx)
         m->state = MSG_DRAIN; /* everyone has it already */
         goto done;
     }
-    if ((err = pps_ledger_intend(ctx->ledger, m->uid,
-                                 (const char *const *)m->rcpts,
-                                 m->rcpt_count)) < 0)
+    /* Durable before the delivery can be (group commit: the flush syncs
+     * the ledger before it makes the staged delivery durable). */
+    err = ctx->group
+              ? pps_ledger_intend_nosync(ctx->ledger, m->uid,
+                                         (const char *const *)m->rcpts,
+                                         m->rcpt_count)
+              : pps_ledger_intend(ctx->ledger, m->uid,
+                                  (const char *const *)m->rcpts, m->rcpt_count);
+    if (err < 0)
         goto done;
     if ((err = make_tags(ctx, &tag_block, &tags)) < 0)
         goto done;
@@ -281,47 +310,63 @@ done:
 
 /* --- recording the outcome ------------------------------------------------ */
 
-static void record_outcomes(poll_ctx *ctx)
+int pps__poll_record_statuses(poll_ctx *ctx, const char *uid,
+                              const char *dedup_key,
+                              const pps_deliver_status *st, size_t count)
 {
-    poll_message *m = &ctx->msg;
-    const pps_deliver_status *st;
-    size_t i, count = 0;
-    int err = 0;
+    size_t i;
+    int err = 0, staged = 0;
 
-    st = pps_deliver_statuses(ctx->deliver, &count);
     for (i = 0; i < count && err == 0; i++) {
         switch (st[i].outcome) {
         case PPS_DELIVER_DELIVERED:
-            err = pps_ledger_delivered(ctx->ledger, m->uid, st[i].recipient);
-            if (err == 0 && m->dedup_key)
-                err = pps_ledger_remember(ctx->ledger, m->dedup_key,
+            err = pps_ledger_delivered(ctx->ledger, uid, st[i].recipient);
+            if (err == 0 && dedup_key)
+                err = pps_ledger_remember(ctx->ledger, dedup_key,
                                           st[i].recipient, time(NULL));
             ctx->report->recipients++;
             pps__log(PPS_LOG_DEBUG, ctx->name, "message %s delivered to %s",
-                     m->uid, st[i].recipient);
+                     uid, st[i].recipient);
             break;
         case PPS_DELIVER_PERMFAIL:
-            err = pps_ledger_failed(ctx->ledger, m->uid, st[i].recipient,
+            err = pps_ledger_failed(ctx->ledger, uid, st[i].recipient,
                                     st[i].code, 1);
             ctx->report->failed_perm++;
             pps__log(PPS_LOG_WARN, ctx->name,
-                     "message %s refused for %s for good: %s", m->uid,
+                     "message %s refused for %s for good: %s", uid,
                      st[i].recipient, st[i].text);
             break;
         case PPS_DELIVER_TEMPFAIL:
         case PPS_DELIVER_PENDING:
-            err = pps_ledger_failed(ctx->ledger, m->uid, st[i].recipient,
+            err = pps_ledger_failed(ctx->ledger, uid, st[i].recipient,
                                     st[i].code ? st[i].code : PPS_ETEMP, 0);
             pps__log(PPS_LOG_WARN, ctx->name,
-                     "message %s not delivered to %s, will retry: %s", m->uid,
+                     "message %s not delivered to %s, will retry: %s", uid,
                      st[i].recipient, st[i].text);
+            break;
+        case PPS_DELIVER_STAGED:
+            staged = 1; /* its intent stays open until the flush */
             break;
         }
     }
-    if (err < 0) {
-        pps__poll_fail(ctx, err);
-        message_failed(ctx, err);
-    }
+    if (err < 0)
+        return pps__poll_fail(ctx, err);
+    return staged;
+}
+
+/* The statuses of the current message's transaction. */
+static int record_outcomes(poll_ctx *ctx)
+{
+    const pps_deliver_status *st;
+    size_t count = 0;
+    int rc;
+
+    st = pps_deliver_statuses(ctx->deliver, &count);
+    rc = pps__poll_record_statuses(ctx, ctx->msg.uid, ctx->msg.dedup_key, st,
+                                   count);
+    if (rc < 0)
+        message_failed(ctx, rc);
+    return rc;
 }
 
 /* --- settling a message --------------------------------------------------- */
@@ -562,11 +607,19 @@ static int on_end(unsigned int number, int status, unsigned long long octets,
             start_delivery(ctx);
     }
     if (m->state == MSG_BODY) {
-        if (status == 0 && m->error == 0)
+        /* Group commit needs room on the staged list first; without it
+         * this one message is committed on its own. */
+        int stage = ctx->group && pps__poll_staged_reserve(ctx) == 0;
+        if (status == 0 && m->error == 0 && stage)
+            pps_deliver_commit_staged(ctx->deliver);
+        else if (status == 0 && m->error == 0)
             pps_deliver_commit(ctx->deliver); /* outcomes say the rest */
         else
             pps_deliver_abort(ctx->deliver);
-        record_outcomes(ctx);
+        if (record_outcomes(ctx) == 1) {
+            pps__poll_staged_add(ctx, number, m->uid, &m->dedup_key);
+            uid = NULL; /* settled at the flush */
+        }
     }
     if (status == 0) {
         ctx->report->fetched++;
@@ -579,6 +632,8 @@ static int on_end(unsigned int number, int status, unsigned long long octets,
     if (uid)
         pps__poll_settle(ctx, number, uid);
     pps__poll_message_reset(ctx);
+    if (pps__poll_batch_due(ctx))
+        pps__poll_flush(ctx);
     return 0;
 }
 

@@ -436,6 +436,9 @@ static int run(poll_ctx *ctx, pps_ledger_status *before)
     if (fetch_count > 0) {
         err = pps_session_retrieve(ctx->session, fetch, fetch_count,
                                    &pps__poll_retrieve_callbacks, ctx);
+        /* Whatever was received is delivered, even when the session
+         * broke after it (the flush also settles: the retry list). */
+        pps__poll_flush(ctx);
         if (err == 0 && ctx->again_count > 0) {
             /* Fallback deliveries for recipients refused for good. */
             unsigned int *again = ctx->again;
@@ -444,6 +447,7 @@ static int run(poll_ctx *ctx, pps_ledger_status *before)
             ctx->again_count = 0;
             err = pps_session_retrieve(ctx->session, again, again_count,
                                        &pps__poll_retrieve_callbacks, ctx);
+            pps__poll_flush(ctx);
             pps__free(again);
         }
         if (err == PPS_EUSER) /* stopped by *o->stop between messages */
@@ -486,6 +490,7 @@ int pps__poll_ctx_init(poll_ctx *ctx, const pps_profile *profile,
     ctx->opts = opts;
     ctx->report = report;
     ctx->deliver = opts->deliver;
+    ctx->group = pps_deliver_can_stage(ctx->deliver);
     ctx->name = pps_profile_name(profile);
     pps_profile_settings_init(&ctx->set);
     if ((err = pps_profile_validate(profile)) < 0 ||
@@ -543,6 +548,11 @@ out:
              "poll %s: %s", report->result == 0 ? "done" : "failed",
              report->text);
     pps__poll_message_reset(&ctx);
+    if (ctx.staged_count > 0) { /* only when a flush could not run */
+        pps_deliver_discard_staged(ctx.deliver);
+        pps__poll_staged_free(&ctx);
+    }
+    pps__free(ctx.staged);
     pps__poll_policy_free(&ctx);
     pps_message_list_free(ctx.list);
     pps__free(ctx.uids);

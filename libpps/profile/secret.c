@@ -108,14 +108,6 @@ int pps__secret_read_file(char **out, size_t *len, const char *path,
     return err;
 }
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int spawn_shell(pid_t *pid, int *read_fd, const char *command)
 {
     posix_spawn_file_actions_t actions;
@@ -176,7 +168,7 @@ static int reap(pid_t pid, int *status, long long deadline)
             *status = -1; /* reaped by someone else (a SIGCHLD handler) */
             return 1;
         }
-        if (now_ms() >= deadline) {
+        if (pps__now_ms() >= deadline) {
             kill_and_reap(pid, status);
             return 0;
         }
@@ -187,7 +179,7 @@ static int reap(pid_t pid, int *status, long long deadline)
 int pps__secret_run_command(char **out, size_t *len, const char *command,
                             const char *who, int timeout_ms, size_t output_max)
 {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = pps__now_ms() + timeout_ms;
     char *buf;
     size_t used = 0;
     pid_t pid;
@@ -203,7 +195,7 @@ int pps__secret_run_command(char **out, size_t *len, const char *command,
     }
     for (;;) {
         struct pollfd pfd = {fd, POLLIN, 0};
-        long long left = deadline - now_ms();
+        long long left = deadline - pps__now_ms();
         ssize_t n;
 
         if (left <= 0) {
