@@ -263,25 +263,23 @@ int pps__durable_link(const char *from, const char *to)
     return 0;
 }
 
-int pps__durable_name(pps__durable *f, const char *final_path)
+int pps__durable_name(const char *tmp_path, const char *final_path)
 {
-    int err = pps__durable_link_nosync(f->tmp_path, final_path);
+    int err = pps__durable_link_nosync(tmp_path, final_path);
 
     if (err == PPS_EUNSUPPORTED) {
         /* No hard links here (some network and FUSE file systems): a
          * rename is the Maildir spec's second choice.  The unique name
          * makes replacing someone else's file impossible in practice. */
-        if (rename(f->tmp_path, final_path) != 0)
+        if (rename(tmp_path, final_path) != 0)
             return io_error("cannot rename to", final_path, errno);
-        f->tmp_path[0] = '\0';
         return 0;
     }
     if (err < 0)
         return err;
     /* A tmp/ name left over is only untidy (Maildir readers clean tmp/
      * of files older than 36 hours). */
-    unlink(f->tmp_path);
-    f->tmp_path[0] = '\0';
+    unlink(tmp_path);
     return 0;
 }
 
@@ -291,8 +289,9 @@ int pps__durable_publish(pps__durable *f, const char *final_path)
 
     if (f->fd >= 0 && (err = pps__durable_sync(f)) < 0)
         return err;
-    if ((err = pps__durable_name(f, final_path)) < 0)
+    if ((err = pps__durable_name(f->tmp_path, final_path)) < 0)
         return err;
+    f->tmp_path[0] = '\0';
     if ((err = pps__durable_sync_parent(final_path)) < 0)
         unlink(final_path); /* as in pps__durable_link */
     return err;

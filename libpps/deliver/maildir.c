@@ -51,8 +51,8 @@ typedef struct md_msg {
     char **dirs;     /* expanded folder per recipient, NULL if refused */
     struct stat *st; /* its stat */
     size_t primary;  /* where the tmp file is; count: none */
-    pps__durable file;
-    int synced; /* step 1 done: the file's data is durable */
+    char *tmp_path;  /* the file in the primary's tmp/; NULL: gone */
+    int synced;      /* step 1 done: the file's data is durable */
 } md_msg;
 
 /* A new name made by a publish, waiting for its folder's fsync. */
@@ -64,8 +64,9 @@ typedef struct md_name {
 
 typedef struct maildir {
     char *tmpl;
-    md_msg cur;     /* the open transaction */
-    md_msg *staged; /* staged messages, in staging order */
+    md_msg cur;        /* the open transaction */
+    pps__durable file; /* its file, open while it is written */
+    md_msg *staged;    /* staged messages, in staging order */
     size_t staged_count, staged_cap;
     char *copy_buf;
     /* The last folder whose tmp/, new/ and cur/ were seen to exist:
@@ -86,7 +87,10 @@ static void msg_clear(md_msg *m)
 {
     size_t i;
 
-    pps__durable_discard(&m->file);
+    if (m->tmp_path) /* not published: nobody is to see it */
+        unlink(m->tmp_path);
+    pps__free(m->tmp_path);
+    m->tmp_path = NULL;
     for (i = 0; m->dirs && i < m->count; i++)
         pps__free(m->dirs[i]);
     pps__free(m->dirs);
@@ -210,6 +214,7 @@ static int maildir_begin(pps_deliverer_txn *txn, void *payload)
     char path[PPS__PATH_MAX];
     int err;
 
+    pps__durable_discard(&md->file);
     msg_clear(m);
     m->dirs = pps__calloc(n, sizeof(char *));
     m->st = pps__calloc(n, sizeof(struct stat));
@@ -224,11 +229,13 @@ static int maildir_begin(pps_deliverer_txn *txn, void *payload)
         return 0; /* nobody to deliver to: every status is set */
     if ((err = unique_path(path, sizeof(path), m->dirs[m->primary], "tmp",
                            NULL)) < 0 ||
-        (err = pps__durable_create(&m->file, path, 0600)) < 0)
+        (err = pps__durable_create(&md->file, path, 0600)) < 0)
         return err;
+    if (!(m->tmp_path = pps__strdup(path)))
+        return pps__error_oom();
     if (running_as_root() &&
         (m->st[m->primary].st_uid != 0 || m->st[m->primary].st_gid != 0) &&
-        fchown(m->file.fd, m->st[m->primary].st_uid,
+        fchown(md->file.fd, m->st[m->primary].st_uid,
                m->st[m->primary].st_gid) != 0)
         return pps__error_set(PPS_EIO, "cannot give %s to its owner: %s", path,
                               strerror(errno));
@@ -241,7 +248,7 @@ static int maildir_write(pps_deliverer_txn *txn, const char *data, size_t len,
     maildir *md = payload;
 
     (void)txn;
-    return pps__durable_write(&md->cur.file, data, len);
+    return pps__durable_write(&md->file, data, len);
 }
 
 /* --- publishing --------------------------------------------------------- */
@@ -255,7 +262,10 @@ static void fail_msg(maildir *md, md_msg *m, pps_deliverer_txn *txn)
     for (i = 0; i < m->count; i++)
         if (pps_deliverer_txn_outcome(txn, i) == PPS_DELIVER_STAGED)
             fail_rcpt(md, txn, i);
-    pps__durable_discard(&m->file);
+    if (m->tmp_path)
+        unlink(m->tmp_path);
+    pps__free(m->tmp_path);
+    m->tmp_path = NULL;
 }
 
 /* Step 1: the data of msgs[0..n), before any of them gets a name.  One
@@ -269,19 +279,16 @@ static void sync_data(maildir *md, md_msg *msgs, pps_deliverer_txn *const *txns,
 
     for (k = 0; k < n; k++) {
         md_msg *m = &msgs[k];
-        if (m->synced || m->primary == m->count || !m->file.tmp_path[0])
+        if (m->synced || m->primary == m->count || !m->tmp_path)
             continue; /* done, nothing to publish, or failed already */
-        if (m->file.fd >= 0) {
-            err = pps__durable_sync(&m->file); /* fsync and close */
-        } else if (n > 1 && (err = pps__durable_syncfs(m->file.tmp_path)) !=
-                                PPS_EUNSUPPORTED) {
+        if (n > 1 &&
+            (err = pps__durable_syncfs(m->tmp_path)) != PPS_EUNSUPPORTED) {
             /* Every file of this file system is synced (or in question)
              * by that one call. */
             dev_t dev = m->st[m->primary].st_dev;
             for (j = k + 1; j < n; j++) {
                 md_msg *o = &msgs[j];
-                if (o->synced || o->primary == o->count ||
-                    !o->file.tmp_path[0] || o->file.fd >= 0 ||
+                if (o->synced || o->primary == o->count || !o->tmp_path ||
                     o->st[o->primary].st_dev != dev)
                     continue;
                 if (err < 0)
@@ -290,7 +297,7 @@ static void sync_data(maildir *md, md_msg *msgs, pps_deliverer_txn *const *txns,
                     o->synced = 1;
             }
         } else {
-            err = pps__durable_sync_path(m->file.tmp_path);
+            err = pps__durable_sync_path(m->tmp_path);
         }
         if (err < 0)
             fail_msg(md, m, txns[k]);
@@ -333,9 +340,9 @@ static int copy_to(maildir *md, md_msg *m, size_t i, const char *final_path)
         return err;
     if (!md->copy_buf && !(md->copy_buf = pps__malloc(MAILDIR_COPY_CHUNK)))
         return pps__error_oom();
-    in = open(m->file.tmp_path, O_RDONLY | O_CLOEXEC);
+    in = open(m->tmp_path, O_RDONLY | O_CLOEXEC);
     if (in < 0)
-        return pps__error_set(PPS_EIO, "cannot read %s: %s", m->file.tmp_path,
+        return pps__error_set(PPS_EIO, "cannot read %s: %s", m->tmp_path,
                               strerror(errno));
     if ((err = pps__durable_create(&out, tmp, 0600)) < 0)
         goto done;
@@ -350,8 +357,8 @@ static int copy_to(maildir *md, md_msg *m, size_t i, const char *final_path)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            err = pps__error_set(PPS_EIO, "cannot read %s: %s",
-                                 m->file.tmp_path, strerror(errno));
+            err = pps__error_set(PPS_EIO, "cannot read %s: %s", m->tmp_path,
+                                 strerror(errno));
             goto done;
         }
         if (n == 0)
@@ -359,8 +366,9 @@ static int copy_to(maildir *md, md_msg *m, size_t i, const char *final_path)
         if ((err = pps__durable_write(&out, md->copy_buf, (size_t)n)) < 0)
             goto done;
     }
-    if ((err = pps__durable_sync(&out)) == 0)
-        err = pps__durable_name(&out, final_path);
+    if ((err = pps__durable_sync(&out)) == 0 &&
+        (err = pps__durable_name(out.tmp_path, final_path)) == 0)
+        out.tmp_path[0] = '\0'; /* named: nothing to discard */
 done:
     close(in);
     pps__durable_discard(&out);
@@ -380,7 +388,11 @@ static int name_rcpt(maildir *md, md_msg *m, pps_deliverer_txn *txn, size_t i,
                            pps_deliverer_txn_tag(txn, i))) < 0)
         return err;
     if (i == m->primary) {
-        err = pps__durable_name(&m->file, final_path);
+        err = pps__durable_name(m->tmp_path, final_path);
+        if (err == 0) { /* the tmp/ name is gone */
+            pps__free(m->tmp_path);
+            m->tmp_path = NULL;
+        }
     } else {
         /* One inode has one owner: as root, link only between folders
          * of the same owner. */
@@ -388,7 +400,7 @@ static int name_rcpt(maildir *md, md_msg *m, pps_deliverer_txn *txn, size_t i,
         if (p->st_dev == s->st_dev &&
             (!running_as_root() ||
              (p->st_uid == s->st_uid && p->st_gid == s->st_gid)))
-            err = pps__durable_link_nosync(m->file.tmp_path, final_path);
+            err = pps__durable_link_nosync(m->tmp_path, final_path);
         if (err == PPS_EUNSUPPORTED)
             err = copy_to(md, m, i, final_path);
     }
@@ -450,7 +462,11 @@ static void name_msg(maildir *md, md_msg *m, pps_deliverer_txn *txn,
         if (name_rcpt(md, m, txn, r, names, count) < 0)
             fail_rcpt(md, txn, r);
     }
-    pps__durable_discard(&m->file); /* a tmp/ name left: remove it */
+    if (m->tmp_path) { /* the primary failed: its tmp/ name goes */
+        unlink(m->tmp_path);
+        pps__free(m->tmp_path);
+        m->tmp_path = NULL;
+    }
 }
 
 /* Publish msgs[0..n) (their recipients STAGED) by steps 1 to 3.  Every
@@ -496,6 +512,10 @@ static int maildir_commit(pps_deliverer_txn *txn, void *payload)
 
     if (m->primary == m->count)
         return 0;
+    if ((err = pps__durable_sync(&md->file)) < 0) /* fsync, close */
+        return err; /* nobody delivered: deliver.c settles and aborts */
+    md->file.tmp_path[0] = '\0'; /* m->tmp_path has it now */
+    m->synced = 1;
     stage_rcpts(m, txn);
     err = publish(md, m, &txn, 1);
     msg_clear(m);
@@ -519,12 +539,12 @@ static int maildir_stage(pps_deliverer_txn *txn, void *payload)
         md->staged_cap = cap;
     }
     /* Not synced now: the flush syncs the whole batch. */
-    if ((err = pps__durable_close(&m->file)) < 0)
+    if ((err = pps__durable_close(&md->file)) < 0)
         return err;
     stage_rcpts(m, txn);
     md->staged[md->staged_count++] = *m;
     memset(m, 0, sizeof(*m));
-    pps__durable_init(&m->file);
+    md->file.tmp_path[0] = '\0'; /* staged: kept, not discarded */
     return 0;
 }
 
@@ -569,6 +589,7 @@ static void maildir_abort(pps_deliverer_txn *txn, void *payload)
     maildir *md = payload;
 
     (void)txn;
+    pps__durable_discard(&md->file);
     msg_clear(&md->cur);
 }
 
@@ -689,6 +710,7 @@ static void maildir_free(void *payload)
 
     if (!m)
         return;
+    pps__durable_discard(&m->file);
     msg_clear(&m->cur);
     discard_staged(m);
     pps__free(m->copy_buf);
@@ -713,7 +735,7 @@ static int maildir_open(void **payload, const pps_deliver_options *o)
         return err == PPS_ETOOBIG ? PPS_ECONFIG : err;
     if (!(m = pps__calloc(1, sizeof(*m))))
         return pps__error_oom();
-    pps__durable_init(&m->cur.file);
+    pps__durable_init(&m->file);
     if (!(m->tmpl = pps__strdup(path))) {
         pps__free(m);
         return pps__error_oom();
