@@ -11,6 +11,7 @@
 #define _GNU_SOURCE /* syncfs */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -48,32 +49,44 @@ int pps__maildir_unique_name(char *buf, size_t size)
     return pps__maildir_unique_name_tagged(buf, size, NULL);
 }
 
-int pps__maildir_unique_name_tagged(char *buf, size_t size, const char *tag)
+/* The host part of unique names, escaped ('/' and ':' as \057 and \072),
+ * worked out once per process: a poll makes two names per message, and
+ * gethostname is a system call (uname). */
+static char unique_host[UNIQUE_HOST_MAX];
+static pthread_once_t unique_host_once = PTHREAD_ONCE_INIT;
+
+static void unique_host_init(void)
 {
-    char host[UNIQUE_HOST_MAX], raw[UNIQUE_HOST_MAX];
-    struct timeval tv;
+    char raw[UNIQUE_HOST_MAX];
     size_t i, n = 0;
-    unsigned long q = atomic_fetch_add(&unique_counter, 1) + 1;
-    int len;
 
     if (gethostname(raw, sizeof(raw) - 1) != 0)
         raw[0] = '\0';
     raw[sizeof(raw) - 1] = '\0';
     if (!raw[0])
         pps__snprintf(raw, sizeof(raw), "localhost");
-    for (i = 0; raw[i] && n + 5 < sizeof(host); i++) {
+    for (i = 0; raw[i] && n + 5 < sizeof(unique_host); i++) {
         if (raw[i] == '/' || raw[i] == ':') {
-            pps__snprintf(host + n, 5, "\\%03o", (unsigned)raw[i]);
+            pps__snprintf(unique_host + n, 5, "\\%03o", (unsigned)raw[i]);
             n += 4;
         } else {
-            host[n++] = raw[i];
+            unique_host[n++] = raw[i];
         }
     }
-    host[n] = '\0';
+    unique_host[n] = '\0';
+}
+
+int pps__maildir_unique_name_tagged(char *buf, size_t size, const char *tag)
+{
+    struct timeval tv;
+    unsigned long q = atomic_fetch_add(&unique_counter, 1) + 1;
+    int len;
+
+    pthread_once(&unique_host_once, unique_host_init);
     gettimeofday(&tv, NULL);
     len = pps__snprintf(buf, size, "%lld.M%ldP%ldQ%lu%s%s.%s",
                         (long long)tv.tv_sec, (long)tv.tv_usec, (long)getpid(),
-                        q, tag ? "T" : "", tag ? tag : "", host);
+                        q, tag ? "T" : "", tag ? tag : "", unique_host);
     if (len < 0 || (size_t)len >= size)
         return pps__error_set(PPS_ETOOBIG, "maildir: unique name too long");
     return len;
