@@ -1,6 +1,9 @@
 """End-to-end benchmark, run under testbed.py by e2e.sh (issue #8).
 
-    e2e.py BUILD_DIR RUNS S1,S2,S3
+    e2e.py BUILD_DIR RUNS S1,S2,S3[,S4,S5]
+
+S4 and S5 poll many accounts (200 / 1,000): S5 times one `ppsd` cycle
+with max_parallel 32 against sequential fetchmail (see s5_ppsd).
 
 Every tool pulls the same remote mailbox (seeded before each run by writing
 files straight into the remote Maildir's new/, owned by the mail uid) into a
@@ -656,6 +659,8 @@ def s5(per_user):
                 left = sum(count(remote_dir(u)) for u in S5_USERS)
                 if r.returncode == 0 and got == total and left == 0:
                     results[name].append((wall, cpu, rss, srv))
+                    print("  fetchmail: cpu %.2f, rss %d, server %.2f, "
+                          "wall %.2f" % (cpu, rss, srv, wall), flush=True)
                 else:
                     print("  fetchmail FAILED: exit %d, delivered %d/%d, "
                           "%d left\n%s%s" % (r.returncode, got, total, left,
