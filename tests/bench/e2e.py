@@ -1,6 +1,9 @@
 """End-to-end benchmark, run under testbed.py by e2e.sh (issue #8).
 
-    e2e.py BUILD_DIR RUNS S1,S2,S3
+    e2e.py BUILD_DIR RUNS S1,S2,S3[,S4,S5]
+
+S4 and S5 poll many accounts (200 / 1,000): S5 times one `ppsd` cycle
+with max_parallel 32 against sequential fetchmail (see s5_ppsd).
 
 Every tool pulls the same remote mailbox (seeded before each run by writing
 files straight into the remote Maildir's new/, owned by the mail uid) into a
@@ -20,12 +23,15 @@ How each tool is set up for its best speed:
 - getmail6: [destination] type = Maildir (fsyncs each file itself),
   [options] delete = true, read_all = true.
 """
+import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 TB = os.environ
 BUILD = os.path.abspath(sys.argv[1])
@@ -331,22 +337,28 @@ def scenario(title, messages, tls, with_floor):
 S4_USERS = ["user%d" % i for i in range(1, 201)]
 
 
+def add_profiles(conf, users, extra=(), ca=True):
+    """One profile per remote user in conf/profiles, made with the CLI;
+    the test CA as tls_ca_file unless ca is False (the system's store)."""
+    os.makedirs(conf, mode=0o700)
+    pwf = os.path.join(WORK, "pw")
+    with open(pwf, "w") as f:
+        f.write(PW + "\n")
+    os.chmod(pwf, 0o600)
+    for u in users:
+        subprocess.run([PPS, "-c", conf, "profile", "add", u, "--server",
+                        "127.0.0.1 %ss" % TB["PPS_TB_POP3S_PORT"], "--user",
+                        u + "@remote.test", "--password-file", pwf,
+                        "--local-user", "bench", "--local-domain",
+                        "local.test"] + (["--tls-ca-file", TB["PPS_TB_CA_FILE"]]
+                                         if ca else []) + list(extra),
+                       check=True, capture_output=True)
+
+
 def s4_pps(md):
     conf = os.path.join(WORK, "pps-conf4")
     if not os.path.isdir(conf):  # 200 profiles, made once with the CLI
-        os.makedirs(conf, mode=0o700)
-        pwf = os.path.join(WORK, "pw")
-        with open(pwf, "w") as f:
-            f.write(PW + "\n")
-        os.chmod(pwf, 0o600)
-        for u in S4_USERS:
-            subprocess.run([PPS, "-c", conf, "profile", "add", u, "--server",
-                            "127.0.0.1 %ss" % TB["PPS_TB_POP3S_PORT"], "--user",
-                            u + "@remote.test", "--password-file", pwf,
-                            "--local-user", "bench", "--local-domain",
-                            "local.test", "--tls-ca-file",
-                            TB["PPS_TB_CA_FILE"]], check=True,
-                           capture_output=True)
+        add_profiles(conf, S4_USERS)
     with open(os.path.join(conf, "pps.conf"), "w") as f:
         f.write("[delivery]\nmethod = maildir\npath = %s\n" % md)
         f.write("[service]\nlog_level = warn\n")
@@ -367,12 +379,12 @@ def s4_mpop(md):
     return ["mpop", "-C", rc, "--all-accounts", "--quiet"], None
 
 
-def s4_fetchmail(md):
-    home = os.path.join(WORK, "fm4")
+def s4_fetchmail(md, users=S4_USERS, home="fm4"):
+    home = os.path.join(WORK, home)
     os.makedirs(home, exist_ok=True)
     rc = os.path.join(home, "fetchmailrc")
     with open(rc, "w") as f:
-        for u in S4_USERS:  # one poll entry per account, as an admin would
+        for u in users:  # one poll entry per account, as an admin would
             f.write('poll %s via 127.0.0.1 port %s proto pop3 user "%s@remote.test" '
                     'password "%s" ssl sslcertfile "%s" sslcertck '
                     'sslcommonname "%s" fetchall nokeep batchlimit 0 '
@@ -437,6 +449,273 @@ def s4(per_user):
            (len(S4_USERS), per_user), total, list(results.items()), None)
 
 
+# ---- S5: 1,000 accounts, one ppsd cycle against sequential fetchmail ----
+
+S5_USERS = ["user%d" % i for i in range(1, 1001)]
+SYSTEM_CA_FILE = "/etc/ssl/certs/ca-certificates.crt"  # Debian's bundle
+PPSD = os.path.join(BUILD, "hosts/service/ppsd")
+
+
+def child_of(pid, timeout=5.0):
+    """The child of pid (ppsd, started by /usr/bin/time)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+                kids = f.read().split()
+        except OSError:
+            kids = []
+        if kids:
+            return int(kids[0])
+        time.sleep(0.002)
+    raise RuntimeError("no child of /usr/bin/time (%d)" % pid)
+
+
+def proc_status(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in f
+                    if ":\t" in line)
+
+
+def proc_cpu(pid):
+    """user + system seconds of pid so far (/proc/PID/stat fields 14, 15)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu():
+    """CPU seconds used so far by the test bed's Dovecot: every process of
+    its session (the master's pid) plus the children the master reaped
+    (pop3-login and pop3 live for one connection each)."""
+    with open(os.path.join(TB["PPS_TB_DIR"], "testbed.json")) as f:
+        master = json.load(f)["master_pid"]
+    total = 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) != master:  # field 6, the session id
+            continue
+        total += int(fields[11]) + int(fields[12])
+        if int(name) == master:  # cutime, cstime
+            total += int(fields[13]) + int(fields[14])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def kib(v):
+    return int(v.split()[0])
+
+
+def wait_for_text(path, text, proc, timeout=30.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and proc.poll() is None:
+        with open(path) as f:
+            if text in f.read():
+                return True
+        time.sleep(0.01)
+    return False
+
+
+def s5_ppsd(md, hot, total, system_ca=False):
+    """One ppsd cycle over S5_USERS into md.
+
+    ppsd has no "one cycle now" switch: at start it spreads the first
+    polls over a tenth of the interval, at most 30 s (sched.c, jitter()),
+    and a profile added while it runs is polled within 2 s.  So:
+    - hot (the cycle's own speed): ppsd starts with no profile; once it
+      has logged "0 profile(s)", the 1,000 profile files are renamed into
+      profiles/ and ppsd gets SIGHUP; the clock starts before the renames;
+    - cold (as shipped): the profiles are there when ppsd starts; the
+      clock starts at the exec, so the start-up spread is included.
+    system_ca: the profiles name no tls_ca_file, so every poll loads the
+    system's CA store, as real profiles do; SSL_CERT_FILE points OpenSSL
+    at a copy of the system bundle with the test CA appended.
+    Interval 1d, so each profile is polled once.  The clock stops when
+    every message is in md and every remote mailbox is empty (checked
+    every 50 ms); CPU is ppsd's at that moment.  Then ppsd idles 3 s
+    (VmRSS, VmHWM, threads sampled) and is stopped with SIGTERM."""
+    made = os.path.join(WORK, "pps-conf5-sysca" if system_ca else
+                        "pps-conf5-made")
+    staged = os.path.join(made, "profiles")
+    env = None
+    if system_ca:
+        bundle = os.path.join(WORK, "system-and-test-ca.pem")
+        with open(bundle, "wb") as f:
+            for src in (SYSTEM_CA_FILE, TB["PPS_TB_CA_FILE"]):
+                with open(src, "rb") as g:
+                    f.write(g.read())
+        env = dict(os.environ, SSL_CERT_FILE=bundle)
+    if not os.path.isdir(made):  # 1,000 profiles, made once with the CLI
+        add_profiles(made, S5_USERS, ["--interval", "1d"], ca=not system_ca)
+    conf = os.path.join(WORK, "pps-conf5")
+    shutil.rmtree(conf, ignore_errors=True)  # no ledger of an earlier run
+    live = os.path.join(conf, "profiles")
+    os.makedirs(live, mode=0o700)
+    os.chmod(conf, 0o700)
+    with open(os.path.join(conf, "pps.conf"), "w") as f:
+        f.write("[delivery]\nmethod = maildir\npath = %s\n" % md)
+        f.write("[service]\nmax_parallel = 32\nlog_level = info\n")
+    names = sorted(os.listdir(staged))
+
+    def move(src, dst):
+        for n in os.listdir(src):
+            os.rename(os.path.join(src, n), os.path.join(dst, n))
+
+    errf = os.path.join(WORK, "ppsd.stderr")
+    out = os.path.join(WORK, "time5.out")
+    res = {"ok": False}
+    if not hot:
+        move(staged, live)
+    srv0 = server_cpu()
+    with open(errf, "w") as err:
+        t0 = time.monotonic()
+        tp = subprocess.Popen(["/usr/bin/time", "-f", "%e %U %S %M", "-o",
+                               out, PPSD, "-c", conf, "--foreground"],
+                              stdin=subprocess.DEVNULL, env=env,
+                              stdout=subprocess.DEVNULL, stderr=err)
+    pid = None
+    try:
+        pid = child_of(tp.pid)
+        if hot:
+            if not wait_for_text(errf, "0 profile(s)", tp):
+                raise RuntimeError("ppsd did not start")
+            srv0 = server_cpu()
+            t0 = time.monotonic()
+            move(staged, live)
+            os.kill(pid, signal.SIGHUP)
+        end = t0 + 900
+        while tp.poll() is None and time.monotonic() < end:
+            if count(md) >= total and not any(
+                    count(remote_dir(u)) for u in S5_USERS):
+                res["wall"] = time.monotonic() - t0
+                res["cpu"] = proc_cpu(pid)
+                res["server"] = server_cpu() - srv0
+                break
+            time.sleep(0.05)
+        if "wall" in res:
+            time.sleep(3)  # idle: every poll over, one stamp check done
+            st = proc_status(pid)
+            res["idle_rss"], res["hwm"] = kib(st["VmRSS"]), kib(st["VmHWM"])
+            res["threads"] = int(st["Threads"])
+        os.kill(pid, signal.SIGTERM)
+        tp.wait(timeout=90)
+    finally:
+        if tp.poll() is None:
+            for p in (pid, tp.pid):
+                if p:
+                    os.kill(p, signal.SIGKILL)
+            tp.wait()
+        move(live, staged)
+    with open(os.path.join(conf, "pop3.log")) as f:
+        log = f.read()
+    done, failed = log.count(" poll done: "), log.count(" poll failed")
+    got = count(md)
+    left = sum(count(remote_dir(u)) for u in S5_USERS)
+    rc = tp.returncode
+    try:
+        res["rss"] = int(open(out).read().split()[-1])
+    except (OSError, ValueError, IndexError):
+        res["rss"] = 0
+    res["ok"] = ("wall" in res and rc == 0 and got == total and left == 0
+                 and done == len(names) and failed == 0)
+    if not res["ok"]:
+        print("  ppsd (%s) FAILED: exit %s, delivered %d/%d, %d left, "
+              "%d poll done, %d poll failed\n%s"
+              % (("hot" if hot else "cold") + (", system CAs" if system_ca
+                                                else ""), rc, got, total, left, done, failed,
+                 "\n".join(l for l in log.splitlines()
+                           if " info " not in l)[-1500:]), flush=True)
+    return res
+
+
+def s5(per_user):
+    msgs = [make_message(i, 4096) for i in range(per_user)]
+    total = per_user * len(S5_USERS)
+    modes = [("ppsd hot", True), ("ppsd cold", False),
+             ("ppsd sysCA", True), ("fetchmail", None)]
+    if os.environ.get("PPS_BENCH_S5_COLD", "1") == "0":
+        modes = [m for m in modes if m[0] != "ppsd cold"]
+    if (os.environ.get("PPS_BENCH_S5_SYSCA", "1") == "0" or
+            not os.path.isfile(SYSTEM_CA_FILE)):
+        modes = [m for m in modes if m[0] != "ppsd sysCA"]
+    results = {name: [] for name, _ in modes}
+    idle = {name: [] for name, hot in modes if hot is not None}
+    for _ in range(RUNS):
+        for name, hot in modes:
+            for u in S5_USERS:
+                seed(msgs, u)
+            md = fresh_maildir("s5")
+            if hot is None:
+                argv, env = s4_fetchmail(md, S5_USERS, "fm5")
+                srv0 = server_cpu()
+                r, wall, cpu, rss = timed(argv, env)
+                srv = server_cpu() - srv0
+                got = count(md)
+                left = sum(count(remote_dir(u)) for u in S5_USERS)
+                if r.returncode == 0 and got == total and left == 0:
+                    results[name].append((wall, cpu, rss, srv))
+                    print("  fetchmail: cpu %.2f, rss %d, server %.2f, "
+                          "wall %.2f" % (cpu, rss, srv, wall), flush=True)
+                else:
+                    print("  fetchmail FAILED: exit %d, delivered %d/%d, "
+                          "%d left\n%s%s" % (r.returncode, got, total, left,
+                                             r.stdout[-1500:],
+                                             r.stderr[-1500:]), flush=True)
+                continue
+            res = s5_ppsd(md, hot, total, system_ca=name == "ppsd sysCA")
+            if res["ok"]:
+                results[name].append((res["wall"], res["cpu"], res["rss"],
+                                      res["server"]))
+                idle[name].append((res["idle_rss"], res["hwm"],
+                                   res["threads"]))
+            print("  %s: %s" % (name, ", ".join(
+                "%s %s" % (k, ("%.2f" % v) if isinstance(v, float) else v)
+                for k, v in sorted(res.items()))), flush=True)
+    with open(os.path.join(TB["PPS_TB_DIR"], "testbed.json")) as f:
+        reuse = json.load(f).get("reuse_processes")
+    print("\nS5: %d accounts x %d x 4 KB, implicit TLS, one cycle; ppsd "
+          "max_parallel 32; Dovecot %s  (median of %d runs; 1-min load "
+          "average at the end: %s)" % (
+              len(S5_USERS), per_user,
+              "reusing processes" if reuse else "one process per login",
+              RUNS, open("/proc/loadavg").read().split()[0]))
+    print("%-10s %8s %8s %9s %9s %9s %10s %15s" % (
+        "tool", "wall s", "cpu s", "dovecot s", "RSS KiB", "msg/s",
+        "accounts/s", "fetchmail/tool"))
+    med = {}
+    for name, rr in results.items():
+        if rr:
+            med[name] = (statistics.median(r[0] for r in rr),
+                         statistics.median(r[1] for r in rr),
+                         max(r[2] for r in rr),
+                         statistics.median(r[3] for r in rr))
+    ref = med.get("fetchmail")
+    for name, _ in modes:
+        if name not in med:
+            print("%-10s  failed" % name)
+            continue
+        wall, cpu, rss, srv = med[name]
+        print("%-10s %8.2f %8.2f %9.2f %9d %9.0f %10.1f %14.2fx" % (
+            name, wall, cpu, srv, rss, total / wall, len(S5_USERS) / wall,
+            ref[0] / wall if ref else float("nan")))
+    print("(ppsd wall: start (cold) or SIGHUP (hot) to the last message "
+          "delivered and every remote mailbox empty; CPU at that moment; "
+          "RSS KiB: peak over the whole process life; dovecot s: CPU of "
+          "the test bed's Dovecot over the same span)")
+    for name, ii in idle.items():
+        if ii:
+            print("%s, idle after the cycle with %d profiles: VmRSS %s KiB, "
+                  "VmHWM %s KiB, threads %s (per run)" % (
+                      name, len(S5_USERS), "/".join(str(i[0]) for i in ii),
+                      "/".join(str(i[1]) for i in ii),
+                      "/".join(str(i[2]) for i in ii)), flush=True)
+
+
 def main():
     build_helpers()
     print("uptime:", subprocess.run(["uptime"], capture_output=True,
@@ -460,6 +739,8 @@ def main():
                      [make_message(0, mb << 20)], True, False)
     if "S4" in SCENARIOS:
         s4(int(os.environ.get("PPS_BENCH_S4_N", "10")))
+    if "S5" in SCENARIOS:
+        s5(int(os.environ.get("PPS_BENCH_S5_N", "5")))
     print("\nuptime:", subprocess.run(["uptime"], capture_output=True,
                                       text=True).stdout.strip())
     shutil.rmtree(WORK, ignore_errors=True)

@@ -8,8 +8,10 @@
 #
 #     tests/bench/e2e.sh build-release 3 S1,S2,S3
 #     tests/bench/e2e.sh build-release 3 S4       # 200 accounts x 10
+#     tests/bench/e2e.sh build-release 3 S5       # 1,000 accounts, one ppsd cycle
 #
-# BUILD_DIR must hold libpps/libpps.so and hosts/cli/pps (a release build:
+# BUILD_DIR must hold libpps/libpps.so, hosts/cli/pps and hosts/service/ppsd
+# (a release build:
 # meson setup build-release -Dbuildtype=release -Dtests=false).
 set -eu
 build=$(cd "$1" && pwd); runs=${2:-3}; scen=${3:-S1,S2,S3}
@@ -23,8 +25,13 @@ if [ -n "$need" ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y $need >/dev/null
 fi
 if [ -z "${PPS_TB_HOST:-}" ]; then
-    users=3; case $scen in *S4*) users=200;; esac
-    exec python3 "$src/tests/testbed/testbed.py" run --users "$users" -- \
+    # S5 (1,000 logins): Dovecot reuses its login and pop3 processes, so
+    # that the server's fork+exec per login does not dominate the figures;
+    # PPS_BENCH_REUSE=0 or 1 overrides (tests/testbed/README.md).
+    users=3; reuse=""
+    case $scen in *S5*) users=1000; reuse=--reuse-processes;; *S4*) users=200;; esac
+    case ${PPS_BENCH_REUSE:-} in 1) reuse=--reuse-processes;; 0) reuse="";; esac
+    exec python3 "$src/tests/testbed/testbed.py" run --users "$users" $reuse -- \
         python3 "$src/tests/bench/e2e.py" "$build" "$runs" "$scen"
 fi
 exec python3 "$src/tests/bench/e2e.py" "$build" "$runs" "$scen"

@@ -8,13 +8,16 @@ number of test beds can run in parallel.  The system Dovecot and /etc/dovecot
 are never used.
 
 Sub-commands
-    run [--dir D] [--keep] [--users N] -- CMD ARGS...
+    run [--dir D] [--keep] [--users N] [--reuse-processes] -- CMD ARGS...
         Start, run CMD with the variables below in its environment, stop,
         exit with CMD's status.  Prints Dovecot's log to stderr if CMD fails.
         Exits 77 (meson "skip") if not root or Dovecot is missing, unless
         PPS_TB_REQUIRE=1 is set (then it is an error, status 1).
-    start [--dir D] [--users N]
+    start [--dir D] [--users N] [--reuse-processes]
         Start and leave running; prints `export K=V` lines (also in D/env).
+    --reuse-processes: Dovecot's high-performance mode, for benchmarks with
+        many logins: pop3-login and pop3 processes serve one connection
+        after another instead of one each (see REUSE_CONF below).
     stop [--dir D] [--keep]
         Stop the test bed in D (default $PPS_TB_DIR) and remove D.
     seed [--dir D] USER FILE...    ("-" reads stdin)
@@ -101,6 +104,27 @@ DOVECOT_LIBEXEC = "/usr/lib/dovecot/"
 START_TIMEOUT = 10.0
 START_ATTEMPTS = 5
 SKIP = 77
+
+# --reuse-processes.  By default (Dovecot's default) every connection gets
+# a fresh pop3-login process (fork + exec, TLS context from scratch) and a
+# fresh pop3 process: ~19 ms of the server's CPU per login, which on a
+# small machine running fetcher and server together is most of the cost
+# of polling 1,000 accounts (tests/bench e2e S5).  Reusing both cuts it to
+# ~5 ms.  All users share one uid, so pop3 processes may be reused across
+# users.  auth's client_limit must then cover every process that may hold
+# a connection to it (pop3 1024 + pop3-login 100 + lmtp 100).
+REUSE_CONF = """\
+service pop3-login {
+  service_count = 0
+  process_min_avail = 2
+}
+service pop3 {
+  service_count = 0
+}
+service auth {
+  client_limit = 1300
+}
+"""
 
 
 class TestbedError(Exception):
@@ -323,7 +347,7 @@ service imap-login {{
     port = 0
   }}
 }}
-"""
+{REUSE_CONF if st.get('reuse_processes') else ''}"""
 
 
 def env_of(st):
@@ -646,13 +670,14 @@ def check_prerequisites():
         raise Skip("openssl CLI not installed")
 
 
-def start(d=None, users=None, uid=None, detach=False):
+def start(d=None, users=None, uid=None, detach=False, reuse_processes=False):
     """Start a test bed; return its state dict (see env_of()).
 
     d: folder to use (created; must be empty) or None for a new mkdtemp one.
     detach: True for `start` (Dovecot outlives this process); False ties
     Dovecot to this process (it gets SIGTERM if we die -- strictly, when the
     calling thread exits, so call it from the main thread).
+    reuse_processes: see REUSE_CONF.
     """
     check_prerequisites()
     if users is None:
@@ -678,6 +703,7 @@ def start(d=None, users=None, uid=None, detach=False):
         "gid": uid,
         "mail_root": os.path.join(d, "mail"),
         "master_pid": None,
+        "reuse_processes": bool(reuse_processes),
     }
     _save(st)
     try:
@@ -845,7 +871,7 @@ def cmd_run(a):
     st, child, status = None, None, 1
     t0 = time.monotonic()
     try:
-        st = start(a.dir, a.users)
+        st = start(a.dir, a.users, reuse_processes=a.reuse_processes)
         if os.environ.get("PPS_TB_VERBOSE") == "1":
             log("ready in %.3f s: %s" % (time.monotonic() - t0, st["dir"]))
         env = dict(os.environ)
@@ -888,7 +914,8 @@ def cmd_run(a):
 
 
 def cmd_start(a):
-    st = start(a.dir, a.users, detach=True)
+    st = start(a.dir, a.users, detach=True,
+               reuse_processes=a.reuse_processes)
     sys.stdout.write(format_env(env_of(st)))
     return 0
 
@@ -919,10 +946,12 @@ def main(argv=None):
     r.add_argument("--dir")
     r.add_argument("--keep", action="store_true")
     r.add_argument("--users", type=int)
+    r.add_argument("--reuse-processes", action="store_true")
     r.add_argument("cmd", nargs=argparse.REMAINDER)
     s = sub.add_parser("start", help="start and leave running")
     s.add_argument("--dir")
     s.add_argument("--users", type=int)
+    s.add_argument("--reuse-processes", action="store_true")
     s = sub.add_parser("stop", help="stop a started test bed")
     s.add_argument("--dir")
     s.add_argument("--keep", action="store_true")
