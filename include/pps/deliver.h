@@ -241,10 +241,10 @@ PPS_API int pps_deliver_commit(pps_deliver *d);
  * A staged message is neither durable nor visible to the user: the
  * caller must not treat it as delivered (nor delete it at the source)
  * before the flush has reported it.  maildir stages (the files wait in
- * tmp/; the flush makes them durable with one syncfs(2) where the kernel
- * reports its errors, else one fsync per file, then links each into new/
- * and fsyncs each new/ folder once).  Every other deliverer commits as
- * usual and never reports STAGED (pps_deliver_can_stage says which).
+ * tmp/, their write-back started; the flush fsyncs each, which then
+ * share one journal commit, links each into new/ and fsyncs each new/
+ * folder once).  Every other deliverer commits as usual and never
+ * reports STAGED (pps_deliver_can_stage says which).
  * pps_deliver_free discards what was staged and not flushed.
  */
 

@@ -8,7 +8,7 @@
  * queue_fs and the Maildir spec do the same).  Writes and fsyncs go
  * through a small seam so tests can make them fail.
  */
-#define _GNU_SOURCE /* syncfs */
+#define _GNU_SOURCE /* sync_file_range */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -17,7 +17,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "core/internal.h"
@@ -27,11 +26,7 @@
  * become 4 bytes each) it stays under this. */
 #define UNIQUE_HOST_MAX 256
 
-#if defined(__linux__)
-static const pps__deliver_io system_io = {write, fsync, syncfs};
-#else
-static const pps__deliver_io system_io = {write, fsync, NULL};
-#endif
+static const pps__deliver_io system_io = {write, fsync};
 /* The test seam; only tests change it (pps__deliver_io_set). */
 static const pps__deliver_io *io = &system_io;
 
@@ -212,41 +207,14 @@ int pps__durable_sync_path(const char *path)
     return 0;
 }
 
-/* 1 when this kernel's syncfs reports write-back errors: Linux 5.8 made
- * it return them (before, it always returned 0, and a failed write-back
- * would go unnoticed).  Asked once per process. */
-static int syncfs_reports_errors(void)
+void pps__durable_start_writeback(const pps__durable *f)
 {
-    static atomic_int known; /* 0 not asked, 1 yes, 2 no */
-    int k = atomic_load(&known);
-    struct utsname u;
-    unsigned int major = 0, minor = 0;
-
-    if (k == 0) {
-        k = 2;
-        if (uname(&u) == 0 && sscanf(u.release, "%u.%u", &major, &minor) == 2 &&
-            (major > 5 || (major == 5 && minor >= 8)))
-            k = 1;
-        atomic_store(&known, k);
-    }
-    return k == 1;
-}
-
-int pps__durable_syncfs(const char *path)
-{
-    int fd, e = 0;
-
-    if (!io->syncfs || !syncfs_reports_errors())
-        return PPS_EUNSUPPORTED;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return io_error("cannot open", path, errno);
-    if (io->syncfs(fd) != 0)
-        e = errno ? errno : EIO;
-    close(fd);
-    if (e)
-        return io_error("cannot sync the file system of", path, e);
-    return 0;
+#if defined(__linux__)
+    if (f->fd >= 0)
+        (void)sync_file_range(f->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+#else
+    (void)f;
+#endif
 }
 
 int pps__durable_link_nosync(const char *from, const char *to)

@@ -13,12 +13,10 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* Test seam: every write and fsync of delivered files goes through it.
- * syncfs may be NULL (a seam without it: files are fsync'd one by one). */
+/* Test seam: every write and fsync of delivered files goes through it. */
 typedef struct pps__deliver_io {
     ssize_t (*write)(int fd, const void *buf, size_t n);
     int (*fsync)(int fd);
-    int (*syncfs)(int fd);
 } pps__deliver_io;
 
 /* Install `io` (NULL: the system's calls again).  For single-threaded
@@ -90,19 +88,19 @@ int pps__durable_name(const char *tmp_path, const char *final_path);
  * again when that fails).  Errors as pps__durable_link. */
 int pps__durable_link_nosync(const char *from, const char *to);
 
+/* Group commit: start writing f's data to disk now, without waiting
+ * (Linux: sync_file_range SYNC_FILE_RANGE_WRITE; elsewhere nothing), so
+ * that the fsyncs of a whole batch later find their data written and
+ * share one journal commit instead of one each.  Only a hint: durability
+ * still comes from pps__durable_sync_path. */
+void pps__durable_start_writeback(const pps__durable *f);
+
 /* Close f's file without syncing it (group commit: its data is made
- * durable later, by pps__durable_sync_path or pps__durable_syncfs).
- * Keeps tmp_path.  PPS_EIO when close reports an error. */
+ * durable later, by pps__durable_sync_path).  Keeps tmp_path.  PPS_EIO
+ * when close reports an error. */
 int pps__durable_close(pps__durable *f);
 
 /* fsync the closed file at `path`. */
 int pps__durable_sync_path(const char *path);
-
-/* Make everything written to the file system that holds `path` durable
- * with one syncfs(2): one journal commit for a whole batch of files
- * instead of one per file.  Used only where syncfs reports write-back
- * errors (Linux 5.8 and later); elsewhere PPS_EUNSUPPORTED, and the
- * caller fsyncs file by file. */
-int pps__durable_syncfs(const char *path);
 
 #endif /* PPS_DELIVER_DURABLE_H */

@@ -3,9 +3,7 @@
  *
  * The message is written once, with LF line ends, to tmp/ of the first
  * recipient whose folder exists.  Publishing it then takes three steps:
- *   1. its data is made durable (fsync of the file; for a batch of
- *      staged messages, one syncfs of the file system where that
- *      reports errors);
+ *   1. its data is made durable (fsync of the file);
  *   2. each recipient gets its own unique name in its new/: a hard link
  *      where the file system and the owner allow it (one inode, no
  *      copy), else a durable copy; the first recipient's link comes
@@ -15,10 +13,11 @@
  *      retry must not find a second copy) and they count as temporary
  *      failures.
  * A single commit runs the three steps for one message.  Group commit
- * (stage, then flush; deliver.h) runs step 1 to 3 once for a batch, so
- * a batch of N messages costs one journal commit and one fsync per
- * folder instead of 2 N fsyncs.  Until its flush, a staged message is
- * only a file in tmp/, which no reader looks at.
+ * (stage, then flush; deliver.h) runs them once for a batch: each staged
+ * file's write-back is started when it is staged, so the batch's fsyncs
+ * find their data on disk and share a journal commit, and each new/
+ * folder is fsync'd once, not once per message.  Until its flush, a
+ * staged message is only a file in tmp/, which no reader looks at.
  *
  * When the caller gives delivery tags, each recipient's name in new/
  * carries its tag in the unique part ("<sec>.M<usec>P<pid>Q<n>T<tag>.<host>";
@@ -268,38 +267,17 @@ static void fail_msg(maildir *md, md_msg *m, pps_deliverer_txn *txn)
     m->tmp_path = NULL;
 }
 
-/* Step 1: the data of msgs[0..n), before any of them gets a name.  One
- * syncfs per file system for a batch; one fsync per file otherwise (and
- * where syncfs cannot report errors). */
+/* Step 1: the data of msgs[0..n), before any of them gets a name. */
 static void sync_data(maildir *md, md_msg *msgs, pps_deliverer_txn *const *txns,
                       size_t n)
 {
-    size_t k, j;
-    int err;
+    size_t k;
 
     for (k = 0; k < n; k++) {
         md_msg *m = &msgs[k];
         if (m->synced || m->primary == m->count || !m->tmp_path)
             continue; /* done, nothing to publish, or failed already */
-        if (n > 1 &&
-            (err = pps__durable_syncfs(m->tmp_path)) != PPS_EUNSUPPORTED) {
-            /* Every file of this file system is synced (or in question)
-             * by that one call. */
-            dev_t dev = m->st[m->primary].st_dev;
-            for (j = k + 1; j < n; j++) {
-                md_msg *o = &msgs[j];
-                if (o->synced || o->primary == o->count || !o->tmp_path ||
-                    o->st[o->primary].st_dev != dev)
-                    continue;
-                if (err < 0)
-                    fail_msg(md, o, txns[j]);
-                else
-                    o->synced = 1;
-            }
-        } else {
-            err = pps__durable_sync_path(m->tmp_path);
-        }
-        if (err < 0)
+        if (pps__durable_sync_path(m->tmp_path) < 0)
             fail_msg(md, m, txns[k]);
         else
             m->synced = 1;
@@ -538,7 +516,9 @@ static int maildir_stage(pps_deliverer_txn *txn, void *payload)
         md->staged = grown;
         md->staged_cap = cap;
     }
-    /* Not synced now: the flush syncs the whole batch. */
+    /* Not synced now: the flush syncs the whole batch.  Writing it out
+     * starts now, so that those fsyncs find little left to do. */
+    pps__durable_start_writeback(&md->file);
     if ((err = pps__durable_close(&md->file)) < 0)
         return err;
     stage_rcpts(m, txn);

@@ -9,8 +9,9 @@
  *      of its deliveries can be, so a crash at any later point leaves
  *      the recipients "in doubt", which the next poll settles exactly by
  *      their delivery tags;
- *   2. makes the batch durable and visible (pps_deliver_flush: one
- *      syncfs, then one fsync per new/ folder);
+ *   2. makes the batch durable and visible (pps_deliver_flush: an fsync
+ *      per file, whose write-back began at staging, then links into
+ *      new/ and one fsync per new/ folder);
  *   3. records each recipient's outcome and settles each message
  *      (complete: queued for DELE).
  * The DELEs go out after the flush, after pps_ledger_dele_sent has

@@ -1,7 +1,8 @@
 /*
  * test-group-commit.c - staging and flushing (pps_deliver_commit_staged,
  * pps_deliver_flush): nothing visible before the flush, everything after
- * it, in staging order; one syncfs for a batch; every sync failure leaves
+ * it, in staging order; one fsync per file and per folder for a batch;
+ * every sync failure leaves
  * no visible copy and a temporary failure; a discarded batch leaves
  * nothing; deliverers that cannot stage commit as usual.
  */
@@ -162,7 +163,7 @@ static void test_nothing_visible_before_the_flush(void **state)
 
 /* --- sync failures ------------------------------------------------------ */
 
-static int fsync_calls, fail_fsync_at, syncfs_calls, fail_syncfs;
+static int fsync_calls, fail_fsync_at;
 
 static int counting_fsync(int fd)
 {
@@ -173,19 +174,7 @@ static int counting_fsync(int fd)
     return fsync(fd);
 }
 
-static int counting_syncfs(int fd)
-{
-    syncfs_calls++;
-    if (fail_syncfs) {
-        errno = EIO;
-        return -1;
-    }
-    return fsync(fd); /* enough for the test's one file system */
-}
-
-static const pps__deliver_io per_file_io = {write, counting_fsync, NULL};
-static const pps__deliver_io syncfs_io = {write, counting_fsync,
-                                          counting_syncfs};
+static const pps__deliver_io per_file_io = {write, counting_fsync};
 
 static void stage_three(pps_deliver *d)
 {
@@ -196,56 +185,27 @@ static void stage_three(pps_deliver *d)
         assert_int_equal(stage(d, both, 2, NULL), 0);
 }
 
-/* One syncfs for the batch's files, then one fsync per new/ folder. */
-static void test_one_syncfs_per_batch(void **state)
+/* A batch of three messages for two users: one fsync per file, then one
+ * per new/ folder (not one per message and recipient). */
+static void test_one_fsync_per_file_and_folder(void **state)
 {
     pps_deliver *d = new_maildir();
 
     (void)state;
-    fsync_calls = syncfs_calls = fail_fsync_at = fail_syncfs = 0;
-    pps__deliver_io_set(&syncfs_io);
+    fsync_calls = fail_fsync_at = 0;
+    pps__deliver_io_set(&per_file_io);
     stage_three(d);
+    assert_int_equal(fsync_calls, 0); /* staging syncs nothing */
     assert_int_equal(pps_deliver_flush(d, NULL, NULL), 0);
     pps__deliver_io_set(NULL);
-    assert_int_equal(syncfs_calls, 1);
-    assert_int_equal(fsync_calls, 2); /* alice's new/, bob's new/ */
+    assert_int_equal(fsync_calls, 5); /* 3 files, alice's and bob's new/ */
     assert_int_equal(count_in("alice", "new"), 3);
     assert_int_equal(count_in("bob", "new"), 3);
     pps_deliver_free(d);
 }
 
-static void assert_batch_failed(pps_deliver *d)
-{
-    seen s = {0};
-    size_t k;
-
-    assert_true(pps_deliver_flush(d, on_flushed, &s) < 0);
-    assert_int_equal(s.calls, 3);
-    for (k = 0; k < 3; k++)
-        assert_int_equal(s.first[k], PPS_DELIVER_TEMPFAIL);
-    assert_int_equal(count_in("alice", "new"), 0);
-    assert_int_equal(count_in("bob", "new"), 0);
-    assert_int_equal(count_in("alice", "tmp"), 0);
-    assert_int_equal(count_in("bob", "tmp"), 0);
-}
-
-static void test_failed_syncfs_publishes_nothing(void **state)
-{
-    pps_deliver *d = new_maildir();
-
-    (void)state;
-    fsync_calls = syncfs_calls = fail_fsync_at = 0;
-    fail_syncfs = 1;
-    pps__deliver_io_set(&syncfs_io);
-    stage_three(d);
-    assert_batch_failed(d);
-    pps__deliver_io_set(NULL);
-    assert_int_equal(syncfs_calls, 1);
-    pps_deliver_free(d);
-}
-
 /*
- * Without syncfs: fsyncs 1-3 are the three files, 4 bob's new/, 5
+ * fsyncs 1-3 are the three files, 4 bob's new/, 5
  * alice's new/ (each recipient's names are made before the folder
  * fsyncs, the primary's last).  A failed file fsync fails that message;
  * a failed folder fsync fails every name in that folder, and those names
@@ -267,13 +227,12 @@ static void test_each_failing_fsync_of_a_batch(void **state)
         user_dir(dir, sizeof(dir), "bob", NULL);
         rm_rf(dir);
         mkdirs(dir);
-        fsync_calls = syncfs_calls = fail_syncfs = 0;
+        fsync_calls = 0;
         fail_fsync_at = at;
         pps__deliver_io_set(&per_file_io);
         stage_three(d);
         err = pps_deliver_flush(d, NULL, NULL);
         pps__deliver_io_set(NULL);
-        assert_int_equal(syncfs_calls, 0);
         if (at <= 3) { /* one message's file: the other two delivered */
             assert_int_equal(err, PPS_EIO);
             assert_int_equal(count_in("alice", "new"), 2);
@@ -361,9 +320,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_nothing_visible_before_the_flush,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(test_one_syncfs_per_batch, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_failed_syncfs_publishes_nothing,
+        cmocka_unit_test_setup_teardown(test_one_fsync_per_file_and_folder,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_each_failing_fsync_of_a_batch,
                                         setup, teardown),

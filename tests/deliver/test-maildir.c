@@ -223,7 +223,7 @@ static int bad_fsync(int fd)
     return fsync(fd);
 }
 
-static const pps__deliver_io failing_io = {bad_write, bad_fsync, NULL};
+static const pps__deliver_io failing_io = {bad_write, bad_fsync};
 
 static void assert_empty_maildirs(void)
 {

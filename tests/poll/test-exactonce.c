@@ -713,7 +713,7 @@ static int killing_fsync(int fd)
     return rc;
 }
 
-static const pps__deliver_io killing_io = {write, killing_fsync, NULL};
+static const pps__deliver_io killing_io = {write, killing_fsync};
 
 static void reset_dirs(void)
 {
@@ -757,7 +757,7 @@ static void assert_exactly_once(const fake_pop3 *f, int n, const char *where)
 
 /*
  * n messages to two recipients each (one file, a hard link for the
- * second): kill the poll before and after each fsync (and syncfs) of the
+ * second): kill the poll before and after each fsync of the
  * Maildir deliverer in turn, then rerun.  Every run must end with exactly
  * one copy per recipient.  The sweep ends when a child runs out of syncs
  * to die at.  Returns the kill points; *window gets those that left a
@@ -846,7 +846,7 @@ static void test_kill_at_every_maildir_fsync(void **state)
 }
 
 /* The same for a batch (group commit): three messages staged, then one
- * fsync per file (this seam has no syncfs) and one per new/ folder. */
+ * fsync per file and one per new/ folder. */
 static void test_kill_at_every_fsync_of_a_batch(void **state)
 {
     int window, points;
@@ -856,28 +856,6 @@ static void test_kill_at_every_fsync_of_a_batch(void **state)
     /* 3 files + alice's and bob's new/: 5 fsyncs, 2 ways each. */
     print_message("%d kill points, %d of them in the window\n", points, window);
     if (points < 10 || window < 3)
-        fail_msg("only %d kill points, %d in the window", points, window);
-}
-
-/* And with syncfs: one call for the batch's files. */
-static int killing_syncfs(int fd)
-{
-    return killing_fsync(fd); /* counted and killed alike; fsync suffices
-                                 for the one file system of the test */
-}
-
-static const pps__deliver_io killing_syncfs_io = {write, killing_fsync,
-                                                  killing_syncfs};
-
-static void test_kill_at_every_sync_of_a_batch_with_syncfs(void **state)
-{
-    int window, points;
-
-    (void)state;
-    points = kill_sweep(3, &killing_syncfs_io, &window);
-    /* one syncfs + alice's and bob's new/: 3 syncs, 2 ways each. */
-    print_message("%d kill points, %d of them in the window\n", points, window);
-    if (points < 6 || window < 3)
         fail_msg("only %d kill points, %d in the window", points, window);
 }
 
@@ -950,8 +928,6 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_kill_at_every_fsync_of_a_batch,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            test_kill_at_every_sync_of_a_batch_with_syncfs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alloc_failures_while_settling,
                                         setup, teardown),
     };
