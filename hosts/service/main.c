@@ -2,7 +2,7 @@
  * ppsd - the service host of libpps: polls every enabled profile on its
  * interval until told to stop.
  *
- *     ppsd [-c DIR] [--foreground] [--pid-file FILE]
+ *     ppsd [-c DIR] [--foreground] [--once] [--pid-file FILE]
  *
  * Start-up, in this order, so that every failure is reported where the
  * administrator is looking (stderr, before detaching) with the contract's
@@ -12,9 +12,12 @@
  *   3. switch to [service] user when started as root;
  *   4. make the runtime (profile store, ledger store, deliverer check) as
  *      that user, so that what it creates belongs to that user;
- *   5. detach (unless --foreground), write the pid, run the scheduler.
+ *   5. detach (unless --foreground or --once), write the pid, run the
+ *      scheduler.
  * SIGHUP reopens the log and rereads the profiles; SIGTERM and SIGINT
  * stop: every poll finishes its message in hand and QUITs, then exit 0.
+ * --once polls every enabled profile one time and exits with the worst
+ * status of the cycle (sched.c; `pps fetch` does the same sequentially).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +43,7 @@ typedef struct options {
     const char *dir;
     const char *pid_file;
     int foreground;
+    int once;
 } options;
 
 /* --- the self-pipe and signals -------------------------------------------- */
@@ -100,7 +104,7 @@ static int catch_signals(void)
 
 static void usage(FILE *out)
 {
-    fputs("usage: ppsd [-c DIR] [--foreground] [--pid-file FILE]\n"
+    fputs("usage: ppsd [-c DIR] [--foreground] [--once] [--pid-file FILE]\n"
           "\n"
           "Poll every enabled profile of DIR on its interval and deliver the\n"
           "mail, until SIGTERM.  SIGHUP reopens the log file and rereads the\n"
@@ -109,6 +113,9 @@ static void usage(FILE *out)
           "  -c DIR           configuration folder (default $PPS_CONFIG_DIR,\n"
           "                   /etc/pps for root, ~/.config/pps otherwise)\n"
           "  --foreground     stay attached; log to stderr too (systemd)\n"
+          "  --once           poll every enabled profile once, max_parallel\n"
+          "                   at a time, then exit (cron); stays attached,\n"
+          "                   errors on stderr (all lines with --foreground)\n"
           "  --pid-file FILE  write the daemon's pid there\n"
           "  --version        print the version and exit\n"
           "  --help           print this help and exit\n"
@@ -133,6 +140,8 @@ static int parse_args(options *o, int argc, char **argv)
         const char *a = argv[i];
         if (strcmp(a, "--foreground") == 0 || strcmp(a, "-f") == 0) {
             o->foreground = 1;
+        } else if (strcmp(a, "--once") == 0) {
+            o->once = 1;
         } else if (strcmp(a, "-c") == 0 || strcmp(a, "--config-dir") == 0) {
             if (++i >= argc)
                 return usage_error("-c needs a folder", NULL);
@@ -232,7 +241,8 @@ static int open_log(const pps_config *cfg, const options *o)
     if (level < 0)
         level = PPS_LOG_INFO;
     /* In the foreground stderr receives what the file does (the journal);
-     * otherwise only errors, and only until we detach. */
+     * otherwise only errors: until we detach, or all along with --once,
+     * so that cron mails only trouble. */
     if (hostlog_open(file, (pps_log_level)level,
                      o->foreground ? (pps_log_level)level : PPS_LOG_ERROR) < 0)
         return start_failure(EXIT_RUNTIME, "cannot open the log file %s: %s",
@@ -288,10 +298,11 @@ static const char *absolute_dir(char *buf, size_t size, const char *dir)
 int main(int argc, char **argv)
 {
     char dirbuf[PATH_MAX], absbuf[PATH_MAX];
-    options o = {NULL, NULL, 0};
+    options o = {NULL, NULL, 0, 0};
+    sched_options so;
     pps_config *cfg = NULL;
     pps_runtime *rt = NULL;
-    int status, err, pid_fd = -1;
+    int status, err, pid_fd = -1, polls_left = 0;
 
     hostlog_set_program("ppsd");
     hostlog_open(NULL, PPS_LOG_ERROR, PPS_LOG_WARN);
@@ -338,8 +349,8 @@ int main(int argc, char **argv)
                                strerror(errno));
         goto out;
     }
-    /* 5. detach and run */
-    if (!o.foreground && sys_daemonise() < 0) {
+    /* 5. detach (never for one cycle) and run */
+    if (!o.foreground && !o.once && sys_daemonise() < 0) {
         status =
             start_failure(EXIT_RUNTIME, "cannot detach: %s", strerror(errno));
         goto out;
@@ -347,10 +358,12 @@ int main(int argc, char **argv)
     if (pid_fd >= 0 && sys_write_pid(pid_fd) < 0)
         hostlog(PPS_LOG_WARN, NULL, "cannot write the pid file %s: %s",
                 o.pid_file, strerror(errno));
-    status = sched_run(rt, pps_config_max_parallel(cfg));
+    so.max_parallel = pps_config_max_parallel(cfg);
+    so.once = o.once;
+    status = sched_run(rt, &so, &polls_left);
     if (o.pid_file)
         unlink(o.pid_file); /* may fail after switching user: harmless */
-    if (status != EXIT_OK)
+    if (polls_left)
         return status; /* polls still hold rt and the log: end around them */
 
 out:

@@ -30,12 +30,25 @@ int ppsd_wake_init(void);
 /* The read end, for poll(2); draining it is the main loop's job. */
 int ppsd_wake_fd(void);
 
+typedef struct sched_options {
+    unsigned int max_parallel; /* polls at once; 0 means 1 */
+    int once;                  /* 1: one cycle over every profile, then end */
+} sched_options;
+
 /*
  * Run the scheduler until ppsd_stop: poll every enabled profile of rt on
  * its interval, at most max_parallel at once.  Returns EXIT_OK when every
- * poll stopped in time, EXIT_RUNTIME when some did not within the bound.
+ * poll stopped in time, EXIT_RUNTIME when some did not within the bound;
+ * *polls_left is then 1: they still use rt, which must not be freed.
+ *
+ * With opts->once, poll every enabled profile once, at once (no start-up
+ * spread), and return when the last poll ends: EXIT_OK when every poll
+ * succeeded (a profile waiting for its server's LOGIN-DELAY included),
+ * EXIT_CONFIG when a profile is not valid, else EXIT_RUNTIME when a poll
+ * failed, a profile is backing off after failures, or a signal stopped
+ * the cycle before every profile was polled.
  */
-int sched_run(pps_runtime *rt, unsigned int max_parallel);
+int sched_run(pps_runtime *rt, const sched_options *opts, int *polls_left);
 
 /* --- system.c ---------------------------------------------------------- */
 

@@ -13,16 +13,23 @@
  * mailbox), and sleeps in poll(2) on a self-pipe that signal handlers and
  * finishing workers write to.  A poll's outcome is logged by the library
  * ("poll done"/"poll failed"); the scheduler logs its own decisions.
+ *
+ * With --once the same loop runs one cycle: every enabled profile is due
+ * at start (no spread), a poll that ends is not scheduled again, the
+ * store is not watched, and the loop ends when nothing is due or running.
+ * The outcomes are tallied into the exit status and one closing line.
  */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "confdir.h"
 #include "hostlog.h"
 #include "ppsd.h"
 
@@ -55,6 +62,7 @@ typedef struct entry {
     unsigned int ignore_backoff : 1; /* once, after an edit */
     unsigned int enabled : 1;
     unsigned int broken : 1; /* cannot be loaded; waits for an edit */
+    int load_err;            /* why, when broken (a PPS_E* code) */
 } entry;
 
 typedef struct job {
@@ -64,13 +72,25 @@ typedef struct job {
     char *mailbox;
     pps_profile *profile; /* owned by the worker until it ends */
     int ignore_backoff;
-    int done; /* under done_lock */
+    int result; /* of pps_runtime_poll */
+    int done;   /* under done_lock */
     pps_poll_report report;
     struct job *next;
 } job;
 
+/* --once: what became of each enabled profile, and the exit status. */
+typedef struct tally {
+    unsigned long ok, failed;
+    unsigned long backing_off; /* skipped: back-off after failures */
+    unsigned long waiting;     /* skipped: the server's LOGIN-DELAY */
+    unsigned long stopped;     /* cut short or never started: a signal */
+    unsigned long delivered, deleted;
+    int status; /* the worst exit status so far */
+} tally;
+
 typedef struct sched {
     pps_runtime *rt;
+    int once;
     entry *entries; /* sorted by name, like the store's list */
     size_t count;
     job *jobs; /* in flight */
@@ -80,6 +100,7 @@ typedef struct sched {
     int stamp_failing; /* log a failing store once, not every check */
     time_t next_stamp_check;
     uint64_t rng;
+    tally tally;
 } sched;
 
 static pthread_mutex_t done_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -160,6 +181,15 @@ static int mailbox_busy(const sched *s, const char *mailbox)
     return 0;
 }
 
+/* --once: one more profile that failed, with the exit status `pps fetch`
+ * gives it: 2 for a profile that is not valid, 1 for a failed poll. */
+static void tally_failed(sched *s, int status)
+{
+    s->tally.failed++;
+    if (status > s->tally.status)
+        s->tally.status = status;
+}
+
 /*
  * Load profile e->name and refresh what the scheduler keeps of it.  *out
  * gets the profile when out is not NULL (the caller frees it).  Returns 1
@@ -190,6 +220,7 @@ static int inspect(sched *s, entry *e, pps_profile **out)
                     pps_error_last()->message);
         pps_profile_free(p);
         e->broken = 1;
+        e->load_err = err;
         e->fingerprint = 0;
         e->due = 0;
         return -1;
@@ -222,11 +253,15 @@ static int inspect(sched *s, entry *e, pps_profile **out)
 /* --- following the profile store ------------------------------------------ */
 
 /* A profile seen for the first time: at start (spread over a tenth of its
- * interval) or added while running (polled within seconds). */
+ * interval; at once with --once) or added while running (polled within
+ * seconds). */
 static void adopt(sched *s, entry *e, int at_start, time_t now)
 {
-    if (inspect(s, e, NULL) < 0)
+    if (inspect(s, e, NULL) < 0) {
+        if (s->once)
+            tally_failed(s, exit_status_of(e->load_err));
         return;
+    }
     if (!e->enabled) {
         e->due = 0;
         hostlog(PPS_LOG_INFO, e->name, "profile %s, disabled: not polled",
@@ -234,7 +269,7 @@ static void adopt(sched *s, entry *e, int at_start, time_t now)
         return;
     }
     if (at_start) {
-        e->due = now + jitter(s, e->interval);
+        e->due = s->once ? now : now + jitter(s, e->interval);
         hostlog(PPS_LOG_DEBUG, e->name, "profile found: polled every %lu s",
                 e->interval);
     } else {
@@ -273,8 +308,9 @@ static void recheck(sched *s, entry *e, time_t now)
             SOON_SECONDS, e->interval);
 }
 
-/* Merge the store's sorted list of names into the sorted entries. */
-static void sync_profiles(sched *s, int force, time_t now)
+/* Merge the store's sorted list of names into the sorted entries.
+ * Returns 0, or a PPS_E* code when the store cannot be read (logged). */
+static int sync_profiles(sched *s, int force, time_t now)
 {
     pps_profile_names names = {NULL, 0};
     entry *merged;
@@ -289,23 +325,23 @@ static void sync_profiles(sched *s, int force, time_t now)
             hostlog(PPS_LOG_ERROR, NULL, "cannot check the profiles: %s",
                     pps_error_last()->message);
         s->stamp_failing = 1;
-        return;
+        return err;
     }
     if (s->have_stamp && stamp == s->stamp && !force)
-        return;
+        return 0;
     if ((err = pps_profile_store_list(&names, pps_runtime_profiles(s->rt))) <
         0) {
         if (!s->stamp_failing)
             hostlog(PPS_LOG_ERROR, NULL, "cannot list the profiles: %s",
                     pps_error_last()->message);
         s->stamp_failing = 1;
-        return;
+        return err;
     }
     s->stamp_failing = 0;
     if (!(merged = calloc(names.count + s->count + 1, sizeof(*merged)))) {
         hostlog(PPS_LOG_ERROR, NULL, "out of memory reading the profiles");
         pps_profile_names_free(&names);
-        return;
+        return PPS_ENOMEM;
     }
     while (i < s->count || k < names.count) {
         int c = i >= s->count      ? 1
@@ -353,6 +389,7 @@ static void sync_profiles(sched *s, int force, time_t now)
             enabled += merged[i].enabled && !merged[i].broken;
         hostlog(PPS_LOG_INFO, NULL, "%zu profile(s), %zu enabled", n, enabled);
     }
+    return 0;
 }
 
 /* --- workers ---------------------------------------------------------------
@@ -362,8 +399,13 @@ static void *worker(void *arg)
 {
     job *j = arg;
 
-    pps_runtime_poll(&j->report, j->rt, j->profile, &ppsd_stop,
-                     j->ignore_backoff);
+    j->result = pps_runtime_poll(&j->report, j->rt, j->profile, &ppsd_stop,
+                                 j->ignore_backoff);
+    /* The library logs every poll it ran; one that could not begin (no
+     * deliverer, say) is ours to log. */
+    if (j->result < 0 && j->report.started == 0)
+        hostlog(PPS_LOG_ERROR, j->name, "poll failed: %s",
+                pps_error_last()->message);
     pps_profile_free(j->profile);
     j->profile = NULL;
     pthread_mutex_lock(&done_lock);
@@ -383,6 +425,52 @@ static void job_free(job *j)
     free(j);
 }
 
+/* A poll of e could not be started: try again an interval later, or with
+ * --once, count it as failed. */
+static void not_started(sched *s, entry *e, time_t now)
+{
+    if (s->once) {
+        e->due = 0;
+        tally_failed(s, EXIT_RUNTIME);
+    } else {
+        e->due = now + (time_t)e->interval;
+    }
+}
+
+/*
+ * The ledger asks e to wait until st->next_allowed.  The service waits;
+ * --once skips it: a failure after failed polls (the mailbox is still in
+ * trouble), not one when only the server's LOGIN-DELAY is running.
+ */
+static void wait_for_backoff(sched *s, entry *e, const pps_ledger_status *st)
+{
+    char until[32];
+
+    format_utc(until, sizeof(until), st->next_allowed);
+    if (!s->once) {
+        e->due = st->next_allowed + 1;
+        hostlog(PPS_LOG_INFO, e->name,
+                "backing off until %s after %lu failed poll(s)", until,
+                st->consecutive_failures);
+        return;
+    }
+    e->due = 0;
+    if (st->consecutive_failures == 0) {
+        s->tally.waiting++;
+        hostlog(PPS_LOG_INFO, e->name,
+                "not polled: the server's LOGIN-DELAY allows the next poll "
+                "at %s",
+                until);
+        return;
+    }
+    s->tally.backing_off++;
+    if (s->tally.status < EXIT_RUNTIME)
+        s->tally.status = EXIT_RUNTIME;
+    hostlog(PPS_LOG_ERROR, e->name,
+            "not polled: backing off until %s after %lu failed poll(s)", until,
+            st->consecutive_failures);
+}
+
 /*
  * Start a poll of e, which is due.  Returns 1 when started, 0 when e was
  * rescheduled or left waiting (its mailbox is busy after a reload).
@@ -394,8 +482,11 @@ static int start(sched *s, entry *e, time_t now)
     job *j;
     int err;
 
-    if (inspect(s, e, &p) < 0)
+    if (inspect(s, e, &p) < 0) {
+        if (s->once)
+            tally_failed(s, exit_status_of(e->load_err));
         return 0;
+    }
     if (!e->enabled) {
         e->due = 0;
         pps_profile_free(p);
@@ -410,12 +501,7 @@ static int start(sched *s, entry *e, time_t now)
         pps_ledger_status st = PPS_LEDGER_STATUS_INIT;
         e->status_known = 1;
         if (pps_runtime_status(&st, s->rt, p) == 0 && st.next_allowed > now) {
-            char until[32];
-            format_utc(until, sizeof(until), st.next_allowed);
-            e->due = st.next_allowed + 1;
-            hostlog(PPS_LOG_INFO, e->name,
-                    "backing off until %s after %lu failed poll(s)", until,
-                    st.consecutive_failures);
+            wait_for_backoff(s, e, &st);
             pps_profile_free(p);
             return 0;
         }
@@ -427,7 +513,7 @@ static int start(sched *s, entry *e, time_t now)
         job_free(j);
         pps_profile_free(p);
         hostlog(PPS_LOG_ERROR, e->name, "out of memory starting a poll");
-        e->due = now + (time_t)e->interval;
+        not_started(s, e, now);
         return 0;
     }
     j->rt = s->rt;
@@ -446,7 +532,7 @@ static int start(sched *s, entry *e, time_t now)
         hostlog(PPS_LOG_ERROR, e->name, "cannot start a poll thread: %s",
                 strerror(err));
         job_free(j);
-        e->due = now + (time_t)e->interval;
+        not_started(s, e, now);
         return 0;
     }
     j->next = s->jobs;
@@ -501,7 +587,34 @@ static void reschedule(sched *s, entry *e, const pps_poll_report *r, time_t now)
         e->due = 0;
 }
 
-/* Join every finished worker and schedule its profile again. */
+/* --once: tally the poll of e that ended; it is not polled again. */
+static void settle(sched *s, entry *e, const job *j, time_t now)
+{
+    const pps_poll_report *r = &j->report;
+
+    e->due = 0;
+    s->tally.delivered += r->delivered;
+    s->tally.deleted += r->deleted;
+    if (j->result == 0) {
+        s->tally.ok++;
+        return;
+    }
+    if (j->result == PPS_EABORTED) {
+        s->tally.stopped++;
+        if (s->tally.status < EXIT_RUNTIME)
+            s->tally.status = EXIT_RUNTIME;
+        return;
+    }
+    tally_failed(s, j->result == PPS_ECONFIG ? EXIT_CONFIG : EXIT_RUNTIME);
+    if (r->next_allowed > now) {
+        char until[32];
+        format_utc(until, sizeof(until), r->next_allowed);
+        hostlog(PPS_LOG_INFO, e->name, "backing off until %s", until);
+    }
+}
+
+/* Join every finished worker and schedule its profile again (--once:
+ * tally it). */
 static void reap(sched *s, time_t now)
 {
     job **link = &s->jobs;
@@ -528,6 +641,8 @@ static void reap(sched *s, time_t now)
                 entry_clear(e);
                 memmove(e, e + 1, (s->count - at - 1) * sizeof(*e));
                 s->count--;
+            } else if (s->once) {
+                settle(s, e, j, now);
             } else if (!ppsd_stop) {
                 reschedule(s, e, &j->report, now);
             }
@@ -567,7 +682,42 @@ static void drain_wake_pipe(void)
         ;
 }
 
-int sched_run(pps_runtime *rt, unsigned int max_parallel)
+/* --once: a profile still due when the loop ends (a signal stopped it). */
+static int any_due(const sched *s)
+{
+    size_t i;
+
+    for (i = 0; i < s->count; i++)
+        if (s->entries[i].due != 0 && !s->entries[i].running)
+            return 1;
+    return 0;
+}
+
+/* --once: the closing line, at error when the exit status is not 0. */
+static void log_cycle(const sched *s, int status)
+{
+    const tally *t = &s->tally;
+    char more[192];
+    size_t n = 0;
+
+    more[0] = '\0';
+    if (t->backing_off)
+        n += (size_t)snprintf(more + n, sizeof(more) - n, ", %lu backing off",
+                              t->backing_off);
+    if (t->waiting && n < sizeof(more))
+        n += (size_t)snprintf(more + n, sizeof(more) - n,
+                              ", %lu waiting for LOGIN-DELAY", t->waiting);
+    if (t->stopped && n < sizeof(more))
+        snprintf(more + n, sizeof(more) - n, ", %lu stopped by a signal",
+                 t->stopped);
+    hostlog(status == EXIT_OK ? PPS_LOG_INFO : PPS_LOG_ERROR, NULL,
+            "ppsd stopped after one cycle: %lu profile(s): %lu ok, %lu "
+            "failed%s; %lu message(s) delivered, %lu deleted; exit status %d",
+            t->ok + t->failed + t->backing_off + t->waiting + t->stopped, t->ok,
+            t->failed, more, t->delivered, t->deleted, status);
+}
+
+int sched_run(pps_runtime *rt, const sched_options *opts, int *polls_left)
 {
     sched s;
     time_t now, stop_deadline = 0;
@@ -576,12 +726,14 @@ int sched_run(pps_runtime *rt, unsigned int max_parallel)
 
     memset(&s, 0, sizeof(s));
     s.rt = rt;
-    s.max_parallel = max_parallel ? max_parallel : 1;
+    s.once = opts->once;
+    s.max_parallel = opts->max_parallel ? opts->max_parallel : 1;
     s.rng = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^
             0x9e3779b97f4a7c15ull;
+    *polls_left = 0;
 
-    hostlog(PPS_LOG_INFO, NULL, "ppsd started: at most %u poll(s) at once",
-            s.max_parallel);
+    hostlog(PPS_LOG_INFO, NULL, "ppsd started%s: at most %u poll(s) at once",
+            s.once ? " for one cycle (--once)" : "", s.max_parallel);
     for (;;) {
         struct pollfd pfd;
 
@@ -592,9 +744,9 @@ int sched_run(pps_runtime *rt, unsigned int max_parallel)
                 hostlog(PPS_LOG_ERROR, NULL,
                         "SIGHUP: cannot reopen the log file: %s",
                         strerror(errno));
-            hostlog(PPS_LOG_INFO, NULL,
-                    "SIGHUP: log file reopened, profiles reread");
-            if (!ppsd_stop)
+            hostlog(PPS_LOG_INFO, NULL, "SIGHUP: log file reopened%s",
+                    s.once ? "" : ", profiles reread");
+            if (!ppsd_stop && !s.once)
                 sync_profiles(&s, 1, now);
         }
         reap(&s, now);
@@ -613,13 +765,27 @@ int sched_run(pps_runtime *rt, unsigned int max_parallel)
                         "leaving them (the ledger keeps every message once)",
                         s.running, STOP_WAIT_SECONDS);
                 status = EXIT_RUNTIME;
+                *polls_left = 1;
                 break;
             }
+        } else if (s.once && !s.have_stamp) { /* the cycle's profiles */
+            int err = sync_profiles(&s, 0, now);
+            if (err < 0) { /* logged; no profile to count */
+                s.tally.status = exit_status_of(err);
+                break;
+            }
+            dispatch(&s, now);
         } else {
-            if (now >= s.next_stamp_check)
-                sync_profiles(&s, 0, now);
+            if (now >= s.next_stamp_check) {
+                if (s.once) /* --once does not follow the store */
+                    s.next_stamp_check = now + STAMP_CHECK_SECONDS;
+                else
+                    sync_profiles(&s, 0, now);
+            }
             dispatch(&s, now);
         }
+        if (s.once && !ppsd_stop && s.running == 0 && !any_due(&s))
+            break; /* the cycle is over */
 
         pfd.fd = ppsd_wake_fd();
         pfd.events = POLLIN;
@@ -628,12 +794,25 @@ int sched_run(pps_runtime *rt, unsigned int max_parallel)
             drain_wake_pipe();
     }
 
+    if (s.once) {
+        for (i = 0; i < s.count; i++)
+            if (s.entries[i].due != 0 && !s.entries[i].running)
+                s.tally.stopped++; /* never started: stopped by a signal */
+        s.tally.stopped += s.running;
+        if ((s.tally.stopped || !s.have_stamp) && s.tally.status < EXIT_RUNTIME)
+            s.tally.status = EXIT_RUNTIME;
+        if (s.tally.status > status)
+            status = s.tally.status;
+    }
     if (s.running == 0) {
         for (i = 0; i < s.count; i++)
             entry_clear(&s.entries[i]);
         free(s.entries);
     }
     /* Jobs still running keep their memory: the process is about to end. */
-    hostlog(PPS_LOG_INFO, NULL, "ppsd stopped");
+    if (s.once)
+        log_cycle(&s, status);
+    else
+        hostlog(PPS_LOG_INFO, NULL, "ppsd stopped");
     return status;
 }

@@ -2,8 +2,10 @@
 
     e2e.py BUILD_DIR RUNS S1,S2,S3[,S4,S5]
 
-S4 and S5 poll many accounts (200 / 1,000): S5 times one `ppsd` cycle
-with max_parallel 32 against sequential fetchmail (see s5_ppsd).
+S4 and S5 poll many accounts (200 / 1,000); libpps runs one cycle of
+`ppsd --once` with max_parallel 32 (S4 also times sequential `pps fetch`),
+against each tool's own multi-account mode (S4) or sequential fetchmail
+(S5; see s5_ppsd).
 
 Every tool pulls the same remote mailbox (seeded before each run by writing
 files straight into the remote Maildir's new/, owned by the mail uid) into a
@@ -46,6 +48,7 @@ UID, GID = int(TB["PPS_TB_MAIL_UID"]), int(TB["PPS_TB_MAIL_GID"])
 WORK = tempfile.mkdtemp(prefix="pps-e2e-bench-")
 os.chmod(WORK, 0o755)  # getmail runs as nobody
 PPS = os.path.join(BUILD, "hosts/cli/pps")
+PPSD = os.path.join(BUILD, "hosts/service/ppsd")
 
 MDA_C = r"""
 #include <fcntl.h>
@@ -355,14 +358,24 @@ def add_profiles(conf, users, extra=(), ca=True):
                        check=True, capture_output=True)
 
 
-def s4_pps(md):
+def s4_conf(md):
     conf = os.path.join(WORK, "pps-conf4")
     if not os.path.isdir(conf):  # 200 profiles, made once with the CLI
         add_profiles(conf, S4_USERS)
     with open(os.path.join(conf, "pps.conf"), "w") as f:
         f.write("[delivery]\nmethod = maildir\npath = %s\n" % md)
-        f.write("[service]\nlog_level = warn\n")
-    return [PPS, "-c", conf, "fetch"], None
+        f.write("[service]\nmax_parallel = 32\nlog_level = warn\n")
+    return conf
+
+
+def s4_ppsd(md):
+    """One cycle of every profile, 32 polls at once; errors on stderr."""
+    return [PPSD, "-c", s4_conf(md), "--once"], None
+
+
+def s4_fetch(md):
+    """`pps fetch` of every profile: one after the other."""
+    return [PPS, "-c", s4_conf(md), "fetch"], None
 
 
 def s4_mpop(md):
@@ -426,7 +439,7 @@ def s4_getmail(md):
 
 def s4(per_user):
     msgs = [make_message(i, 4096) for i in range(per_user)]
-    tools = [("libpps", s4_pps), ("mpop", s4_mpop),
+    tools = [("libpps", s4_ppsd), ("pps fetch", s4_fetch), ("mpop", s4_mpop),
              ("fetchmail", s4_fetchmail), ("getmail6", s4_getmail)]
     results = {name: [] for name, _ in tools}
     total = per_user * len(S4_USERS)
@@ -434,7 +447,7 @@ def s4(per_user):
         for name, fn in tools:
             for u in S4_USERS:
                 seed(msgs, u)
-            md = fresh_maildir(name)
+            md = fresh_maildir(name.replace(" ", "-"))
             argv, env = fn(md)
             r, wall, cpu, rss = timed(argv, env)
             got = count(md)
@@ -445,15 +458,15 @@ def s4(per_user):
                 print("  %s FAILED: exit %d, delivered %d/%d, %d left\n%s%s"
                       % (name, r.returncode, got, total, left,
                          r.stdout[-1500:], r.stderr[-1500:]), flush=True)
-    report("S4: %d accounts x %d x 4 KB, implicit TLS" %
-           (len(S4_USERS), per_user), total, list(results.items()), None)
+    report("S4: %d accounts x %d x 4 KB, implicit TLS; libpps = ppsd --once, "
+           "max_parallel 32; pps fetch sequential" % (len(S4_USERS), per_user),
+           total, list(results.items()), None)
 
 
 # ---- S5: 1,000 accounts, one ppsd cycle against sequential fetchmail ----
 
 S5_USERS = ["user%d" % i for i in range(1, 1001)]
 SYSTEM_CA_FILE = "/etc/ssl/certs/ca-certificates.crt"  # Debian's bundle
-PPSD = os.path.join(BUILD, "hosts/service/ppsd")
 
 
 def child_of(pid, timeout=5.0):
@@ -511,34 +524,24 @@ def kib(v):
     return int(v.split()[0])
 
 
-def wait_for_text(path, text, proc, timeout=30.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end and proc.poll() is None:
-        with open(path) as f:
-            if text in f.read():
-                return True
-        time.sleep(0.01)
-    return False
-
-
-def s5_ppsd(md, hot, total, system_ca=False):
+def s5_ppsd(md, once, total, system_ca=False):
     """One ppsd cycle over S5_USERS into md.
 
-    ppsd has no "one cycle now" switch: at start it spreads the first
-    polls over a tenth of the interval, at most 30 s (sched.c, jitter()),
-    and a profile added while it runs is polled within 2 s.  So:
-    - hot (the cycle's own speed): ppsd starts with no profile; once it
-      has logged "0 profile(s)", the 1,000 profile files are renamed into
-      profiles/ and ppsd gets SIGHUP; the clock starts before the renames;
-    - cold (as shipped): the profiles are there when ppsd starts; the
-      clock starts at the exec, so the start-up spread is included.
+    - once: `ppsd -c DIR --once` (every profile due at start, no start-up
+      spread, exit when the last poll ends) under /usr/bin/time: wall, CPU
+      and peak RSS are the whole process's, start-up included; it must
+      exit 0 having logged 1,000 `poll done`.
+    - cold (once False): the service as shipped, `ppsd --foreground` with
+      the profiles in place: its first cycle includes the start-up spread
+      (up to a tenth of the interval, at most 30 s).  The clock (from the
+      exec) stops when every message is in md and every remote mailbox is
+      empty (checked every 50 ms); CPU is ppsd's at that moment.  Then
+      ppsd idles 3 s (VmRSS, VmHWM, threads sampled: the idle service
+      with 1,000 profiles) and is stopped with SIGTERM (exit 0 required).
     system_ca: the profiles name no tls_ca_file, so every poll loads the
     system's CA store, as real profiles do; SSL_CERT_FILE points OpenSSL
     at a copy of the system bundle with the test CA appended.
-    Interval 1d, so each profile is polled once.  The clock stops when
-    every message is in md and every remote mailbox is empty (checked
-    every 50 ms); CPU is ppsd's at that moment.  Then ppsd idles 3 s
-    (VmRSS, VmHWM, threads sampled) and is stopped with SIGTERM."""
+    Interval 1d, so the service polls each profile once."""
     made = os.path.join(WORK, "pps-conf5-sysca" if system_ca else
                         "pps-conf5-made")
     staged = os.path.join(made, "profiles")
@@ -569,41 +572,41 @@ def s5_ppsd(md, hot, total, system_ca=False):
     errf = os.path.join(WORK, "ppsd.stderr")
     out = os.path.join(WORK, "time5.out")
     res = {"ok": False}
-    if not hot:
-        move(staged, live)
+    move(staged, live)
     srv0 = server_cpu()
     with open(errf, "w") as err:
         t0 = time.monotonic()
         tp = subprocess.Popen(["/usr/bin/time", "-f", "%e %U %S %M", "-o",
-                               out, PPSD, "-c", conf, "--foreground"],
+                               out, PPSD, "-c", conf,
+                               "--once" if once else "--foreground"],
                               stdin=subprocess.DEVNULL, env=env,
                               stdout=subprocess.DEVNULL, stderr=err)
     pid = None
     try:
-        pid = child_of(tp.pid)
-        if hot:
-            if not wait_for_text(errf, "0 profile(s)", tp):
-                raise RuntimeError("ppsd did not start")
-            srv0 = server_cpu()
-            t0 = time.monotonic()
-            move(staged, live)
-            os.kill(pid, signal.SIGHUP)
-        end = t0 + 900
-        while tp.poll() is None and time.monotonic() < end:
-            if count(md) >= total and not any(
-                    count(remote_dir(u)) for u in S5_USERS):
-                res["wall"] = time.monotonic() - t0
-                res["cpu"] = proc_cpu(pid)
-                res["server"] = server_cpu() - srv0
-                break
-            time.sleep(0.05)
-        if "wall" in res:
-            time.sleep(3)  # idle: every poll over, one stamp check done
-            st = proc_status(pid)
-            res["idle_rss"], res["hwm"] = kib(st["VmRSS"]), kib(st["VmHWM"])
-            res["threads"] = int(st["Threads"])
-        os.kill(pid, signal.SIGTERM)
-        tp.wait(timeout=90)
+        if once:
+            tp.wait(timeout=900)
+            res["server"] = server_cpu() - srv0
+            e, u, sy, m = open(out).read().split()[-4:]
+            res["wall"], res["cpu"] = float(e), float(u) + float(sy)
+        else:
+            pid = child_of(tp.pid)
+            end = t0 + 900
+            while tp.poll() is None and time.monotonic() < end:
+                if count(md) >= total and not any(
+                        count(remote_dir(u)) for u in S5_USERS):
+                    res["wall"] = time.monotonic() - t0
+                    res["cpu"] = proc_cpu(pid)
+                    res["server"] = server_cpu() - srv0
+                    break
+                time.sleep(0.05)
+            if "wall" in res:
+                time.sleep(3)  # idle: every poll over, one stamp check done
+                st = proc_status(pid)
+                res["idle_rss"] = kib(st["VmRSS"])
+                res["hwm"] = kib(st["VmHWM"])
+                res["threads"] = int(st["Threads"])
+            os.kill(pid, signal.SIGTERM)
+            tp.wait(timeout=90)
     finally:
         if tp.poll() is None:
             for p in (pid, tp.pid):
@@ -625,32 +628,35 @@ def s5_ppsd(md, hot, total, system_ca=False):
                  and done == len(names) and failed == 0)
     if not res["ok"]:
         print("  ppsd (%s) FAILED: exit %s, delivered %d/%d, %d left, "
-              "%d poll done, %d poll failed\n%s"
-              % (("hot" if hot else "cold") + (", system CAs" if system_ca
-                                                else ""), rc, got, total, left, done, failed,
+              "%d poll done, %d poll failed\n%s\n%s"
+              % (("--once" if once else "cold") + (", system CAs" if system_ca
+                                                   else ""), rc, got, total,
+                 left, done, failed,
                  "\n".join(l for l in log.splitlines()
-                           if " info " not in l)[-1500:]), flush=True)
+                           if " info " not in l)[-1500:],
+                 open(errf).read()[-1500:]), flush=True)
     return res
 
 
 def s5(per_user):
     msgs = [make_message(i, 4096) for i in range(per_user)]
     total = per_user * len(S5_USERS)
-    modes = [("ppsd hot", True), ("ppsd cold", False),
-             ("ppsd sysCA", True), ("fetchmail", None)]
+    # (row, once, system CAs); once None: fetchmail
+    modes = [("ppsd once", True, False), ("once sysCA", True, True),
+             ("ppsd cold", False, False), ("fetchmail", None, False)]
     if os.environ.get("PPS_BENCH_S5_COLD", "1") == "0":
         modes = [m for m in modes if m[0] != "ppsd cold"]
     if (os.environ.get("PPS_BENCH_S5_SYSCA", "1") == "0" or
             not os.path.isfile(SYSTEM_CA_FILE)):
-        modes = [m for m in modes if m[0] != "ppsd sysCA"]
-    results = {name: [] for name, _ in modes}
-    idle = {name: [] for name, hot in modes if hot is not None}
+        modes = [m for m in modes if m[0] != "once sysCA"]
+    results = {name: [] for name, _, _ in modes}
+    idle = {name: [] for name, once, _ in modes if once is False}
     for _ in range(RUNS):
-        for name, hot in modes:
+        for name, once, sysca in modes:
             for u in S5_USERS:
                 seed(msgs, u)
             md = fresh_maildir("s5")
-            if hot is None:
+            if once is None:
                 argv, env = s4_fetchmail(md, S5_USERS, "fm5")
                 srv0 = server_cpu()
                 r, wall, cpu, rss = timed(argv, env)
@@ -667,12 +673,13 @@ def s5(per_user):
                                              r.stdout[-1500:],
                                              r.stderr[-1500:]), flush=True)
                 continue
-            res = s5_ppsd(md, hot, total, system_ca=name == "ppsd sysCA")
+            res = s5_ppsd(md, once, total, system_ca=sysca)
             if res["ok"]:
                 results[name].append((res["wall"], res["cpu"], res["rss"],
                                       res["server"]))
-                idle[name].append((res["idle_rss"], res["hwm"],
-                                   res["threads"]))
+                if name in idle:
+                    idle[name].append((res["idle_rss"], res["hwm"],
+                                       res["threads"]))
             print("  %s: %s" % (name, ", ".join(
                 "%s %s" % (k, ("%.2f" % v) if isinstance(v, float) else v)
                 for k, v in sorted(res.items()))), flush=True)
@@ -695,7 +702,7 @@ def s5(per_user):
                          max(r[2] for r in rr),
                          statistics.median(r[3] for r in rr))
     ref = med.get("fetchmail")
-    for name, _ in modes:
+    for name, _, _ in modes:
         if name not in med:
             print("%-10s  failed" % name)
             continue
@@ -703,10 +710,13 @@ def s5(per_user):
         print("%-10s %8.2f %8.2f %9.2f %9d %9.0f %10.1f %14.2fx" % (
             name, wall, cpu, srv, rss, total / wall, len(S5_USERS) / wall,
             ref[0] / wall if ref else float("nan")))
-    print("(ppsd wall: start (cold) or SIGHUP (hot) to the last message "
-          "delivered and every remote mailbox empty; CPU at that moment; "
-          "RSS KiB: peak over the whole process life; dovecot s: CPU of "
-          "the test bed's Dovecot over the same span)")
+    print("(ppsd once: `ppsd --once` from exec to exit, its CPU and peak "
+          "RSS, /usr/bin/time; once sysCA: the same with the system CA "
+          "store; ppsd cold: the service as shipped, from exec to the last "
+          "message delivered and every remote mailbox empty (start-up "
+          "spread included), CPU at that moment, RSS KiB its peak over the "
+          "whole process life; dovecot s: CPU of the test bed's Dovecot "
+          "over the same span)")
     for name, ii in idle.items():
         if ii:
             print("%s, idle after the cycle with %d profiles: VmRSS %s KiB, "

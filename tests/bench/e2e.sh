@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # e2e.sh BUILD_DIR [RUNS] [SCENARIOS] - end-to-end benchmark (issue #8):
-# libpps (`pps fetch`) against mpop, fetchmail and getmail6, each pulling
+# libpps (`pps fetch`; `ppsd --once` for the many accounts of S4 and S5)
+# against mpop, fetchmail and getmail6, each pulling
 # from the test bed's Dovecot on 127.0.0.1 into a fresh local Maildir,
 # durably, and deleting on the server.  Prints median wall time, CPU,
 # peak RSS and throughput ratios; never asserts timings.  Not run by
@@ -8,7 +9,7 @@
 #
 #     tests/bench/e2e.sh build-release 3 S1,S2,S3
 #     tests/bench/e2e.sh build-release 3 S4       # 200 accounts x 10
-#     tests/bench/e2e.sh build-release 3 S5       # 1,000 accounts, one ppsd cycle
+#     tests/bench/e2e.sh build-release 3 S5       # 1,000 accounts, ppsd --once
 #
 # BUILD_DIR must hold libpps/libpps.so, hosts/cli/pps and hosts/service/ppsd
 # (a release build:

@@ -2,7 +2,9 @@
 intervals, profiles added / edited / deleted while it runs, SIGHUP log
 rotation, SIGTERM in the middle of a big poll (exit 0, the rest delivered
 exactly once by the next run), back-off of a wrong password, max_parallel,
-start-up failures and the exit statuses, and detaching with a pid file.
+start-up failures and the exit statuses, and detaching with a pid file;
+`ppsd --once`: one cycle without the start-up spread, max_parallel, the
+exit statuses of failed, backing-off and broken profiles, SIGTERM.
 
 Usage (under testbed.py run): test-ppsd.py PPS PPSD
 
@@ -11,6 +13,7 @@ is a generous upper bound polled every 0.2 s, never an exact sleep that a
 slow machine could miss, except where the test proves that something does
 NOT happen (then it waits well past the time it would have happened).
 """
+import hashlib
 import os
 import re
 import signal
@@ -18,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "poll"))
@@ -133,6 +137,51 @@ def check_never_overlapping(lines):
                      (prof, in_flight))
             in_flight = None
     return starts
+
+
+def max_in_flight(lines):
+    """The most polls in flight at once, from 'poll started' (logged
+    before the thread starts) and 'poll done/failed' (logged by the poll
+    before its slot is freed): never more than the scheduler ran."""
+    now = most = 0
+    for (_, _, _, msg) in lines:
+        if msg == "poll started":
+            now += 1
+            most = max(most, now)
+        elif msg.startswith("poll done:") or msg.startswith("poll failed:"):
+            now -= 1
+    return most
+
+
+def once(conf, *args, timeout=120):
+    """ppsd --once on conf: (exit status, seconds, stdout, stderr)."""
+    t0 = time.monotonic()
+    r = subprocess.run([PPSD, "-c", conf, "--once"] + list(args),
+                       capture_output=True, text=True, timeout=timeout)
+    return r.returncode, time.monotonic() - t0, r.stdout, r.stderr
+
+
+def summary(conf):
+    """The closing line of the last --once run in pop3.log."""
+    got = [l for l in log_lines(conf)
+           if l[3].startswith("ppsd stopped after one cycle:")]
+    return got[-1] if got else None
+
+
+def ledger_path(conf, remote_user, host="127.0.0.1"):
+    """docs/ledger.md: state/<first 128 bits of SHA-256(host NUL user)>."""
+    digest = hashlib.sha256(("%s\0%s" % (host, remote_user)).encode())
+    return os.path.join(conf, "state", digest.hexdigest()[:32] + ".ledger")
+
+
+def append_status(path, consecutive, next_allowed):
+    """Append a poll-status record (docs/ledger.md, type T) as a poll that
+    met a LOGIN-DELAY (consecutive = 0) would leave it."""
+    now = int(time.time())
+    body = "T %d %d 0 0 0 0 0 %d %d %d ok" % (now, now, consecutive,
+                                              next_allowed, now)
+    with open(path, "a") as f:
+        f.write("%08x %s\n" % (zlib.crc32(body.encode()), body))
 
 
 # --- the tests -------------------------------------------------------------
@@ -439,6 +488,218 @@ def test_privilege_drop():
     check(rc == 0, "exit 0")
 
 
+def test_once_cycle():
+    """--once polls every enabled profile at once (no start-up spread),
+    delivers everything, prints nothing on stdout (nor on stderr unless
+    --foreground), never detaches, exits 0; a profile waiting for its
+    server's LOGIN-DELAY is skipped without failing the cycle."""
+    conf = service_conf("lmtp")
+    mailboxes = ["single", "catchall", "user1", "user2", "user3"]
+    earlier = sum(remote_count(b) for b in mailboxes)  # left by other tests
+    for i, box in enumerate(mailboxes):  # default interval: 10 min
+        add_profile(conf, "p%d" % i, box + "@remote.test", "alice")
+        seed(box + "@remote.test",
+             *[message("O-%d-%d" % (i, k), "x@isp.example")
+               for k in range(3)])
+    add_profile(conf, "off", "user1@remote.test", "bob", "--no-enabled")
+    want = sorted("O-%d-%d" % (i, k) for i in range(5) for k in range(3))
+
+    rc, secs, out, err = once(conf)
+    check(rc == 0, "--once: exit 0 (got %d; stderr %r)" % (rc, err))
+    # At start the service spreads first polls over up to 30 s (a tenth of
+    # 10 min): five profiles all inside 10 s by chance is (1/3)^5.
+    check(secs < 10, "--once is done in %.1f s, without the start-up "
+          "spread" % secs)
+    check(out == "" and err == "",
+          "nothing on stdout, nor stderr without --foreground (%r, %r)" %
+          (out, err))
+    check(subjects("alice", "O-") == want,
+          "every message delivered once, as soon as ppsd returned")
+    check(not any(remote_count(b) for b in mailboxes),
+          "every remote mailbox emptied")
+    check(len([l for l in log_lines(conf) if l[3].startswith("poll done")])
+          == 5, "pop3.log: five polls done")
+    check(not lines_of(conf, "off", "poll"),
+          "a disabled profile is not polled")
+    last = summary(conf)
+    check(last and last[1] == "info" and last[3] ==
+          "ppsd stopped after one cycle: 5 profile(s): 5 ok, 0 failed; %d "
+          "message(s) delivered, %d deleted; exit status 0" %
+          (15 + earlier, 15 + earlier),
+          "pop3.log: one closing line that sums the cycle: %r" % (last,))
+    check(not os.path.exists(os.path.join(conf, "ppsd.pid")),
+          "no pid file unless asked")
+
+    # p0 polled a server that set LOGIN-DELAY 10 min (a status record as
+    # the poll leaves it: no failure, next poll not before now + 600).
+    append_status(ledger_path(conf, "single@remote.test"), 0,
+                  int(time.time()) + 600)
+    seed("single@remote.test", message("O-late-0", "x@isp.example"))
+    seed("user1@remote.test", message("O-late-2", "x@isp.example"))
+    pid_file = os.path.join(conf, "once.pid")
+    rc, secs, out, err = once(conf, "--foreground", "--pid-file", pid_file)
+    check(rc == 0, "LOGIN-DELAY is no failure: exit 0 (got %d)" % rc)
+    check(out == "", "--foreground: still nothing on stdout")
+    check("p2: poll done" in err and "ppsd stopped after one cycle" in err,
+          "--foreground: the log lines on stderr too")
+    check("O-late-2" in subjects("alice", "O-") and
+          "O-late-0" not in subjects("alice", "O-") and
+          remote_count("single") == 1,
+          "the profile waiting for LOGIN-DELAY is not polled, the others "
+          "are")
+    check(lines_of(conf, "p0", "not polled: the server's LOGIN-DELAY"),
+          "pop3.log: why p0 was not polled")
+    check(summary(conf)[3].startswith(
+          "ppsd stopped after one cycle: 5 profile(s): 4 ok, 0 failed, "
+          "1 waiting for LOGIN-DELAY;"), "the closing line counts it")
+    check(not os.path.exists(pid_file), "the pid file asked for is removed")
+
+
+def test_once_max_parallel():
+    """--once runs max_parallel polls at once, never more, and never two of
+    one mailbox, like the service."""
+    conf = service_conf("lmtp", "max_parallel = 2\n")
+    mailboxes = ["single", "catchall", "user1", "user2", "user3"]
+    body = "body line to make the poll last a little\n" * 400
+    for i, box in enumerate(mailboxes):
+        add_profile(conf, "m%d" % i, box + "@remote.test", "bob")
+        seed_many(box + "@remote.test",
+                  [message("M-%d-%02d" % (i, k), "x@isp.example") + body
+                   for k in range(30)])
+    add_profile(conf, "m2-twin", "user1@remote.test", "carol")
+    rc, secs, out, err = once(conf)
+    check(rc == 0, "exit 0 (got %d; %r)" % (rc, err))
+    lines = log_lines(conf)
+    most = max_in_flight(lines)
+    check(most == 2, "at most max_parallel = 2 polls at once, and 2 were "
+          "(%d)" % most)
+    twins = [l for l in lines if l[2] in ("m2", "m2-twin")]
+    check(check_never_overlapping(twins) == 2,
+          "the two profiles of one mailbox polled one after the other")
+    got = sorted(subjects("bob", "M-") + subjects("carol", "M-"))
+    check(got == sorted("M-%d-%02d" % (i, k) for i in range(5)
+                        for k in range(30)),
+          "150 messages, each delivered once")
+    check(summary(conf)[3].startswith(
+          "ppsd stopped after one cycle: 6 profile(s): 6 ok, 0 failed;"),
+          "six profiles polled")
+
+
+def test_once_failures():
+    """A wrong password makes the exit status 1 while the other profiles
+    are delivered; the next --once honours the back-off (skips it, says so
+    on stderr, exit 1); `pps fetch` of the fixed profile ends it; a profile
+    that is not valid makes it 2.  Without --foreground, stderr has the
+    error lines only: what cron would mail."""
+    conf = service_conf("lmtp")
+    add_profile(conf, "good-a", "user2@remote.test", "carol")
+    add_profile(conf, "good-b", "user3@remote.test", "carol")
+    server = "127.0.0.1 %ss" % TB["PPS_TB_POP3S_PORT"]
+    pps(conf, "profile", "add", "badpw", "--server", server,
+        "--user", "user1@remote.test", "--password-stdin",
+        "--local-user", "bob", "--local-domain", "local.test",
+        "--tls-ca-file", TB["PPS_TB_CA_FILE"], stdin="not-the-password\n")
+    seed("user1@remote.test", message("W-bad", "x@isp.example"))
+    seed("user2@remote.test", message("W-a1", "x@isp.example"))
+    seed("user3@remote.test", message("W-b1", "x@isp.example"))
+
+    rc, secs, out, err = once(conf)
+    check(rc == 1, "a wrong password: exit 1 (got %d)" % rc)
+    check(subjects("carol", "W-") == ["W-a1", "W-b1"],
+          "the other profiles are delivered all the same")
+    check(remote_count("user1") == 1, "the failing mailbox keeps its mail")
+    errs = err.splitlines()
+    check(out == "" and errs and
+          all(": error: " in e for e in errs) and
+          any("badpw: poll failed" in e for e in errs) and
+          not any("good-" in e for e in errs),
+          "stdout empty; stderr: the error lines only (%r)" % err)
+    check("3 profile(s): 2 ok, 1 failed;" in errs[-1] and
+          errs[-1].endswith("exit status 1"),
+          "the closing line on stderr: %r" % errs[-1])
+
+    seed("user2@remote.test", message("W-a2", "x@isp.example"))
+    rc, secs, out, err = once(conf)
+    check(rc == 1, "backing off: exit 1 again (got %d)" % rc)
+    check(len(lines_of(conf, "badpw", "poll failed")) == 1,
+          "no new login with the wrong password (back-off honoured)")
+    check("badpw: not polled: backing off until" in err,
+          "stderr says the profile is backing off")
+    check("W-a2" in subjects("carol", "W-"), "the others still delivered")
+    check("3 profile(s): 2 ok, 0 failed, 1 backing off;" in
+          err.splitlines()[-1], "the closing line counts it")
+
+    # The administrator fixes the password; `pps fetch` ignores the back-off.
+    pps(conf, "profile", "edit", "badpw", "--password-stdin",
+        stdin=TB["PPS_TB_PASSWORD"] + "\n")
+    pps(conf, "fetch", "badpw")
+    check("W-bad" in subjects("bob", "W-"), "pps fetch of the fixed profile")
+    rc, secs, out, err = once(conf)
+    check(rc == 0 and err == "", "back-off over: exit 0, stderr empty")
+
+    with open(os.path.join(conf, "profiles", "broken.conf"), "w") as f:
+        f.write("server = 127.0.0.1 %ss\nfrobnicate = yes\n" %
+                TB["PPS_TB_POP3S_PORT"])
+    os.chmod(os.path.join(conf, "profiles", "broken.conf"), 0o600)
+    seed("user3@remote.test", message("W-b2", "x@isp.example"))
+    rc, secs, out, err = once(conf)
+    check(rc == 2, "a profile that is not valid: exit 2 (got %d)" % rc)
+    check("broken" in err and "W-b2" in subjects("carol", "W-"),
+          "named on stderr; the others still delivered")
+
+
+def test_once_sigterm():
+    """SIGTERM during --once: the poll in progress finishes its message in
+    hand and QUITs, profiles not started are not, exit 1 (the cycle is not
+    complete); nothing lost, and the next --once delivers the rest exactly
+    once."""
+    total = 300
+    conf = service_conf("lmtp", "max_parallel = 1\n")
+    add_profile(conf, "a-bulk", "user2@remote.test", "carol")
+    add_profile(conf, "b-small", "user3@remote.test", "carol")
+    pad = "X-Pad: " + "p" * 900 + "\n"
+    body = ("line of body text to make the message take some time\n" * 300)
+    seed_many("user2@remote.test",
+              [message("S-%03d" % i, "x@isp.example", extra=pad) + body
+               for i in range(total)])
+    seed("user3@remote.test", message("S-small", "x@isp.example"))
+
+    p = subprocess.Popen([PPSD, "-c", conf, "--once"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        wait_for(lambda: len(subjects("carol", "S-")) >= 5, 60,
+                 "the big poll is under way")
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    check(p.returncode == 1, "SIGTERM cut the cycle short: exit 1 (got %d)"
+          % p.returncode)
+    got = subjects("carol", "S-")
+    left = remote_count("user2")
+    check(out == "", "nothing on stdout")
+    check(len(got) < total, "the poll stopped early (%d of %d)" %
+          (len(got), total))
+    check(left == total - len(got),
+          "QUIT committed the DELEs of everything delivered (%d + %d)" %
+          (len(got), left))
+    check(not lines_of(conf, "b-small", "poll"),
+          "the profile not yet started is not started after the signal")
+    check("2 stopped by a signal" in err.splitlines()[-1],
+          "stderr: the closing line says why (%r)" % err.splitlines()[-1])
+
+    rc, secs, out, err = once(conf)
+    check(rc == 0, "the next --once: exit 0 (got %d)" % rc)
+    got = subjects("carol", "S-")
+    check(got == sorted(["S-%03d" % i for i in range(total)] + ["S-small"]),
+          "every message exactly once (%d delivered)" % len(got))
+    check(remote_count("user2") == 0 and remote_count("user3") == 0,
+          "both mailboxes emptied")
+
+
 if __name__ == "__main__":
     if not PPSD:
         print("usage: test-ppsd.py PPS PPSD")
@@ -446,7 +707,9 @@ if __name__ == "__main__":
     tests = [test_start_failures_and_detach, test_lifecycle,
               test_sigterm_mid_poll_then_rerun_exactly_once,
               test_backoff_wrong_password,
-              test_same_mailbox_never_concurrent, test_privilege_drop]
+              test_same_mailbox_never_concurrent, test_privilege_drop,
+              test_once_cycle, test_once_max_parallel, test_once_failures,
+              test_once_sigterm]
     # PPSD_TESTS=name,name runs only those (while working on one).
     only = os.environ.get("PPSD_TESTS")
     if only:
