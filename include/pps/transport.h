@@ -118,7 +118,9 @@ struct pps_transport {
 
 /*
  * The default transport: TCP + OpenSSL with the given options (NULL:
- * defaults; the strings are copied, and the trust store is loaded now).
+ * defaults; the strings are copied, and the trust store is loaded now, or
+ * shared with the transports that have the same trust settings; a CA file
+ * changed on disk is loaded again for the next connection: docs/tls.md).
  * *out belongs to the caller: free it with pps_transport_free().  Fails
  * with PPS_EINVAL (bad options version, min_version or server_name),
  * PPS_ECONFIG (bad fingerprint, unreadable ca_file or ca_path), PPS_ENOMEM

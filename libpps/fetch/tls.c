@@ -21,6 +21,11 @@
  * A peer that closes without close_notify is treated as end of stream
  * (SSL_OP_IGNORE_UNEXPECTED_EOF): many POP3 servers do so after QUIT, and
  * POP3's own framing (CRLF.CRLF) catches a truncated reply.
+ *
+ * The SSL_CTX (trust store, version floor, the options above) is shared by
+ * every transport with the same trust setting (tls-ctx.c); the verify
+ * mode, the name or address to check, SNI and the pin are set on each SSL
+ * (new_ssl), never on the context.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,7 +33,6 @@
 #include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
@@ -232,7 +236,7 @@ static const char *openssl_reason(char *buf, size_t size, unsigned long *code)
     return buf;
 }
 
-static int setup_error(int code, const char *what)
+int pps__tls_error(int code, const char *what)
 {
     char reason[TLS_REASON_MAX];
 
@@ -241,54 +245,6 @@ static int setup_error(int code, const char *what)
 }
 
 /* --- setup ------------------------------------------------------------- */
-
-/* A clear word for the usual mistakes (missing file, file for folder)
- * before OpenSSL says "system lib". */
-static int check_trust_path(const char *key, const char *path, int want_dir)
-{
-    struct stat st;
-    char errbuf[128];
-
-    if (stat(path, &st) < 0)
-        return pps__error_set(PPS_ECONFIG, "%s %s: %s", key, path,
-                              pps__strerror(errno, errbuf, sizeof(errbuf)));
-    if (want_dir && !S_ISDIR(st.st_mode))
-        return pps__error_set(PPS_ECONFIG,
-                              "tls_ca_path %s is not a folder "
-                              "(use tls_ca_file for a PEM file)",
-                              path);
-    if (!want_dir && S_ISDIR(st.st_mode))
-        return pps__error_set(PPS_ECONFIG,
-                              "tls_ca_file %s is a folder "
-                              "(use tls_ca_path for a hashed folder)",
-                              path);
-    return 0;
-}
-
-static int load_trust(SSL_CTX *ctx, const pps_tls_options *opts)
-{
-    int err;
-
-    if (opts->ca_file &&
-        (err = check_trust_path("tls_ca_file", opts->ca_file, 0)) < 0)
-        return err;
-    if (opts->ca_path &&
-        (err = check_trust_path("tls_ca_path", opts->ca_path, 1)) < 0)
-        return err;
-    if (opts->ca_file || opts->ca_path) {
-        if (SSL_CTX_load_verify_locations(ctx, opts->ca_file, opts->ca_path) !=
-            1) {
-            char what[PPS__ERROR_MESSAGE_MAX / 2];
-            pps__snprintf(what, sizeof(what), "cannot load tls_ca_file %s",
-                          opts->ca_file ? opts->ca_file : "(none)");
-            return setup_error(PPS_ECONFIG, what);
-        }
-        return 0;
-    }
-    if (SSL_CTX_set_default_verify_paths(ctx) != 1)
-        return setup_error(PPS_ETLS, "cannot load the system's CA store");
-    return 0;
-}
 
 static int check_options(const pps_tls_options *opts, int *min_version)
 {
@@ -326,7 +282,7 @@ static int copy_string(char **out, const char *s)
 int pps__tls_setup(pps__tls *tls, const pps_tls_options *opts)
 {
     pps_tls_options defaults = PPS_TLS_OPTIONS_INIT;
-    int err, min_version;
+    int err, min_version = TLS1_2_VERSION;
 
     memset(tls, 0, sizeof(*tls));
     if (opts == NULL)
@@ -340,31 +296,19 @@ int pps__tls_setup(pps__tls *tls, const pps_tls_options *opts)
         tls->has_pin = 1;
     }
     tls->verify = opts->verify != 0;
+    tls->min_version = min_version;
 
+    if ((err = copy_string(&tls->ca_file, opts->ca_file)) < 0 ||
+        (err = copy_string(&tls->ca_path, opts->ca_path)) < 0)
+        goto fail;
+    /* Loaded now (or shared), so that a bad store fails here, not at the
+     * first connect. */
+    if ((err = pps__tls_ctx_get(&tls->ctx, tls->ca_file, tls->ca_path,
+                                min_version)) < 0)
+        goto fail;
     ERR_clear_error();
-    if ((tls->ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
-        err = setup_error(PPS_ETLS, "cannot create a TLS context");
-        goto fail;
-    }
-    if (SSL_CTX_set_min_proto_version(tls->ctx, min_version) != 1) {
-        err = setup_error(PPS_ETLS, "cannot set the lowest TLS version");
-        goto fail;
-    }
-    SSL_CTX_set_options(tls->ctx, SSL_OP_IGNORE_UNEXPECTED_EOF |
-                                      SSL_OP_NO_COMPRESSION |
-                                      SSL_OP_NO_RENEGOTIATION);
-    SSL_CTX_set_mode(tls->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
-    /* With a pin, or when opted out, the handshake goes on whatever the
-     * chain says; the pin (or nothing) is checked right after it. */
-    SSL_CTX_set_verify(
-        tls->ctx,
-        tls->verify && !tls->has_pin ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
-    X509_VERIFY_PARAM_set_hostflags(SSL_CTX_get0_param(tls->ctx),
-                                    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-    if ((err = load_trust(tls->ctx, opts)) < 0)
-        goto fail;
     if ((tls->bio_method = bio_method_new()) == NULL) {
-        err = setup_error(PPS_ENOMEM, "cannot create the socket BIO");
+        err = pps__tls_error(PPS_ENOMEM, "cannot create the socket BIO");
         goto fail;
     }
     if ((err = copy_string(&tls->server_name, opts->server_name)) < 0 ||
@@ -382,6 +326,8 @@ void pps__tls_cleanup(pps__tls *tls)
 {
     SSL_CTX_free(tls->ctx);
     BIO_meth_free(tls->bio_method);
+    pps__free(tls->ca_file);
+    pps__free(tls->ca_path);
     pps__free(tls->server_name);
     pps__free(tls->log_context);
     memset(tls, 0, sizeof(*tls));
@@ -575,6 +521,12 @@ static SSL *new_ssl(pps__tls *tls, int *fdp, const char *name)
 
     if (ssl == NULL)
         return NULL;
+    /* With a pin, or when opted out, the handshake goes on whatever the
+     * chain says; the pin (or nothing) is checked right after it. */
+    SSL_set_verify(
+        ssl, tls->verify && !tls->has_pin ? SSL_VERIFY_PEER : SSL_VERIFY_NONE,
+        NULL);
+    SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
     if ((bio = BIO_new(tls->bio_method)) == NULL) {
         SSL_free(ssl);
         return NULL;
@@ -590,6 +542,28 @@ static SSL *new_ssl(pps__tls *tls, int *fdp, const char *name)
     return ssl;
 }
 
+/*
+ * The transport may live longer than the trust store it started with (a
+ * host that keeps one and reconnects): take the cache's current context,
+ * which is loaded again when the files changed.  When that fails, keep
+ * the one this transport has and say why: it was good when it was made.
+ */
+static void refresh_context(pps__tls *tls)
+{
+    SSL_CTX *ctx = NULL;
+
+    if (pps__tls_ctx_get(&ctx, tls->ca_file, tls->ca_path, tls->min_version) <
+        0) {
+        pps__log(PPS_LOG_WARN, tls->log_context,
+                 "TLS: cannot load the trust store again (%s); using the "
+                 "one loaded when this transport was made",
+                 pps_error_last()->message);
+        return;
+    }
+    SSL_CTX_free(tls->ctx);
+    tls->ctx = ctx;
+}
+
 int pps__tls_handshake(SSL **out, pps__tls *tls, int *fdp, const char *host,
                        unsigned int port, int64_t deadline)
 {
@@ -598,9 +572,10 @@ int pps__tls_handshake(SSL **out, pps__tls *tls, int *fdp, const char *host,
     int r, e, w, err;
 
     *out = NULL;
+    refresh_context(tls);
     ERR_clear_error();
     if ((ssl = new_ssl(tls, fdp, name)) == NULL)
-        return setup_error(PPS_ENOMEM, "cannot set up a TLS session");
+        return pps__tls_error(PPS_ENOMEM, "cannot set up a TLS session");
     for (;;) {
         ERR_clear_error();
         errno = 0;

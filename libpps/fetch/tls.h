@@ -1,13 +1,15 @@
 /*
  * libpps/fetch/tls.h - OpenSSL for the default transport.
  *
- * One pps__tls per transport holds the SSL_CTX made from the profile's
- * pps_tls_options (trust store, pin, verify switch, minimum version) and
- * outlives its connections; pps__tls_handshake makes one SSL for one
- * connected socket.  Everything waits with poll() against the caller's
- * deadline: the SSL objects run on the non-blocking socket through our own
- * BIO, whose writes use MSG_NOSIGNAL (OpenSSL's socket BIO uses write(),
- * which raises SIGPIPE on a closed peer).
+ * One pps__tls per transport holds the profile's pps_tls_options (pin,
+ * verify switch, server name) and a reference to the SSL_CTX for its
+ * trust setting (trust store and minimum version), which every transport
+ * with the same setting shares (tls-ctx.c); it outlives its connections.
+ * pps__tls_handshake makes one SSL for one connected socket and sets on
+ * it everything that is per profile or per connection.  Everything waits with
+ * poll() against the caller's deadline: the SSL objects run on the non-blocking
+ * socket through our own BIO, whose writes use MSG_NOSIGNAL (OpenSSL's socket
+ * BIO uses write(), which raises SIGPIPE on a closed peer).
  */
 #ifndef PPS_FETCH_TLS_H
 #define PPS_FETCH_TLS_H
@@ -26,10 +28,13 @@
 #define PPS__FINGERPRINT_TEXT_MAX (PPS__FINGERPRINT_LEN * 3)
 
 typedef struct pps__tls {
-    SSL_CTX *ctx;
+    SSL_CTX *ctx; /* our reference to the shared context */
     BIO_METHOD *bio_method;
-    int verify;  /* 0: the profile opted out (warned per connect) */
-    int has_pin; /* 1: pin replaces chain and name checks */
+    char *ca_file;   /* owned copies, or NULL: the trust setting, to */
+    char *ca_path;   /* look the context up again before a handshake */
+    int min_version; /* TLS1_2_VERSION or TLS1_3_VERSION */
+    int verify;      /* 0: the profile opted out (warned per connect) */
+    int has_pin;     /* 1: pin replaces chain and name checks */
     unsigned char pin[PPS__FINGERPRINT_LEN];
     char *server_name; /* owned copy, or NULL: the host connected to */
     char *log_context; /* owned copy, or NULL */
@@ -51,7 +56,8 @@ void pps__fingerprint_format(char *buf, size_t size,
                              const unsigned char fp[PPS__FINGERPRINT_LEN]);
 
 /*
- * Check opts and set tls up from them (strings copied, CA store loaded).
+ * Check opts and set tls up from them (strings copied, the CA store
+ * loaded or shared).
  * Returns 0, PPS_EINVAL (bad version or min_version), PPS_ECONFIG (bad
  * fingerprint, unreadable ca_file/ca_path), PPS_ENOMEM or PPS_ETLS.  On
  * failure tls holds nothing to free; on success free with pps__tls_cleanup.
@@ -80,5 +86,46 @@ long pps__tls_write(SSL *ssl, int fd, const void *buf, size_t len,
 
 /* Send close_notify if the socket takes it at once, then free ssl. */
 void pps__tls_close(SSL *ssl);
+
+/* Set the error detail "what: OpenSSL's reason" and return code. */
+int pps__tls_error(int code, const char *what);
+
+/* --- shared contexts (tls-ctx.c) --------------------------------------- */
+
+/* Trust settings with a context kept at once; the least recently used
+ * goes when another is needed. */
+#define PPS__TLS_CTX_CACHE_MAX 16
+
+/* Oldest a context may be and still be handed out, even when its files
+ * look unchanged (a hashed folder's files are read lazily). */
+#define PPS__TLS_CTX_MAX_AGE_MS (5 * 60 * 1000LL)
+
+/*
+ * A reference to the client context for this trust setting (ca_file and
+ * ca_path both NULL: the system store) and lowest version: the cached one
+ * when its files are unchanged and it is young enough, else a new one
+ * (CA store loaded now).  Thread-safe.  Free *out with SSL_CTX_free.
+ * Fails as pps__tls_setup does for an unreadable store (PPS_ECONFIG),
+ * PPS_ETLS or PPS_ENOMEM; a cached context for the setting is then
+ * dropped.
+ */
+int pps__tls_ctx_get(SSL_CTX **out, const char *ca_file, const char *ca_path,
+                     int min_version);
+
+/* Drop every cached context (those in use live on until their last
+ * reference goes).  For a host about to unload the library, and tests. */
+void pps__tls_ctx_cache_clear(void);
+
+/* For tests: what the cache holds and has done since the process began. */
+typedef struct pps__tls_ctx_stats {
+    size_t entries;      /* contexts in the table now */
+    unsigned long loads; /* contexts made (trust stores loaded) */
+    unsigned long hits;  /* look-ups answered from the table */
+} pps__tls_ctx_stats;
+
+void pps__tls_ctx_cache_stats(pps__tls_ctx_stats *out);
+
+/* For tests: the maximum age in ms (< 0: PPS__TLS_CTX_MAX_AGE_MS again). */
+void pps__tls_ctx_cache_set_max_age(long long ms);
 
 #endif /* PPS_FETCH_TLS_H */
