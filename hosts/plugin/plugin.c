@@ -427,4 +427,5 @@ void pps_plugin_unload(pps_plugin *pp)
         instance = NULL;
     pthread_mutex_unlock(&instance_lock);
     plugin_free(pp);
+    pps_tls_cache_clear(); /* dlclose must not strand the shared contexts */
 }

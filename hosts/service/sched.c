@@ -744,7 +744,9 @@ int sched_run(pps_runtime *rt, const sched_options *opts, int *polls_left)
                 hostlog(PPS_LOG_ERROR, NULL,
                         "SIGHUP: cannot reopen the log file: %s",
                         strerror(errno));
-            hostlog(PPS_LOG_INFO, NULL, "SIGHUP: log file reopened%s",
+            pps_tls_cache_clear(); /* CA files are read again */
+            hostlog(PPS_LOG_INFO, NULL,
+                    "SIGHUP: log file reopened, CA files to be reread%s",
                     s.once ? "" : ", profiles reread");
             if (!ppsd_stop && !s.once)
                 sync_profiles(&s, 1, now);

@@ -13,6 +13,7 @@
 #include "pps/ledger.h"
 #include "pps/poll.h"
 #include "pps/profile_store.h"
+#include "pps/transport.h"
 
 static int missing(const char *what)
 {
@@ -102,4 +103,9 @@ int pps_profile_store_open_dir(pps_profile_store **out, const char *dir)
     if (out)
         *out = NULL;
     return missing("the profile folder store");
+}
+
+/* No TLS in this build: no shared contexts to drop. */
+void pps_tls_cache_clear(void)
+{
 }

@@ -45,6 +45,7 @@
 #include <openssl/err.h>
 #include <openssl/x509.h>
 
+#include "pps/transport.h"
 #include "tls.h"
 #include "sock.h"
 #include "../core/internal.h"
@@ -354,6 +355,11 @@ void pps__tls_ctx_cache_clear(void)
     while (cache.count > 0)
         entry_remove(&cache.entries[cache.count - 1]);
     pthread_mutex_unlock(&cache.lock);
+}
+
+void pps_tls_cache_clear(void)
+{
+    pps__tls_ctx_cache_clear();
 }
 
 void pps__tls_ctx_cache_stats(pps__tls_ctx_stats *out)

@@ -256,8 +256,9 @@ def test_lifecycle():
                  and subjects("carol", "L-") == ["L-c2"]
                  and subjects("postmaster", "L-") == ["L-c3"],
                  60, "both scenarios delivered (single drop, catch-all)")
-        check(remote_count("single") == 0 and remote_count("catchall") == 0,
-              "remote mailboxes emptied")
+        # Delivered files are visible a moment before DELE and QUIT.
+        wait_for(lambda: remote_count("single") == 0 and
+                 remote_count("catchall") == 0, 10, "remote mailboxes emptied")
 
         # Added while running, with an interval of an hour: only "saving a
         # profile activates it at once" can deliver this within the bound.
