@@ -58,9 +58,9 @@ int main(int argc, char **argv)
 
     if (argc != 5)
         return 2;
-    mode = atoi(argv[1]);
-    n = atoi(argv[2]);
-    batch = atoi(argv[3]);
+    mode = (int)strtol(argv[1], NULL, 10);
+    n = (int)strtol(argv[2], NULL, 10);
+    batch = (int)strtol(argv[3], NULL, 10);
     must(mkdir(argv[4], 0700) == 0 && chdir(argv[4]) == 0, argv[4]);
     must(mkdir("tmp", 0700) == 0 && mkdir("new", 0700) == 0, "mkdir");
     must((newfd = open("new", O_RDONLY | O_DIRECTORY)) >= 0, "new");
