@@ -82,14 +82,21 @@ static int running_as_root(void)
     return geteuid() == 0;
 }
 
+/* Remove m's file from tmp/ (a name that was never published: nobody
+ * is to see it) and forget the path.  Nothing when it is gone already. */
+static void drop_tmp(md_msg *m)
+{
+    if (m->tmp_path)
+        unlink(m->tmp_path);
+    pps__free(m->tmp_path);
+    m->tmp_path = NULL;
+}
+
 static void msg_clear(md_msg *m)
 {
     size_t i;
 
-    if (m->tmp_path) /* not published: nobody is to see it */
-        unlink(m->tmp_path);
-    pps__free(m->tmp_path);
-    m->tmp_path = NULL;
+    drop_tmp(m);
     for (i = 0; m->dirs && i < m->count; i++)
         pps__free(m->dirs[i]);
     pps__free(m->dirs);
@@ -261,10 +268,7 @@ static void fail_msg(maildir *md, md_msg *m, pps_deliverer_txn *txn)
     for (i = 0; i < m->count; i++)
         if (pps_deliverer_txn_outcome(txn, i) == PPS_DELIVER_STAGED)
             fail_rcpt(md, txn, i);
-    if (m->tmp_path)
-        unlink(m->tmp_path);
-    pps__free(m->tmp_path);
-    m->tmp_path = NULL;
+    drop_tmp(m);
 }
 
 /* Step 1: the data of msgs[0..n), before any of them gets a name. */
@@ -440,11 +444,7 @@ static void name_msg(maildir *md, md_msg *m, pps_deliverer_txn *txn,
         if (name_rcpt(md, m, txn, r, names, count) < 0)
             fail_rcpt(md, txn, r);
     }
-    if (m->tmp_path) { /* the primary failed: its tmp/ name goes */
-        unlink(m->tmp_path);
-        pps__free(m->tmp_path);
-        m->tmp_path = NULL;
-    }
+    drop_tmp(m); /* left only when the primary failed */
 }
 
 /* Publish msgs[0..n) (their recipients STAGED) by steps 1 to 3.  Every
