@@ -234,6 +234,10 @@ def getmail_cmd(md, tls):
 
 TOOLS = [("libpps", pps_cmd), ("mpop", mpop_cmd),
          ("fetchmail", fetchmail_cmd), ("getmail6", getmail_cmd)]
+# PPS_BENCH_TOOLS=libpps,mpop runs only those (S1-S3; quick comparisons).
+if os.environ.get("PPS_BENCH_TOOLS"):
+    TOOLS = [t for t in TOOLS
+             if t[0] in os.environ["PPS_BENCH_TOOLS"].split(",")]
 
 
 def timed(argv, env=None):
