@@ -24,6 +24,11 @@
  * Dovecot keeps it when it moves the file to cur/), and find() looks for
  * it: after a crash, "in doubt" becomes "delivered" or "not delivered".
  *
+ * Once MAILDIR_WORKER_AFTER messages in a row were staged into one
+ * folder (a long poll), a helper thread makes the next tmp/ files ahead
+ * and fsyncs each staged file as soon as it is staged
+ * (maildir-worker.c); pps_deliver_idle and free end it.
+ *
  * A user exists when the folder `path` names for them exists; tmp/,
  * new/ and cur/ are made when missing.  Running as root, files and the
  * three sub-folders take the owner and group of the user's folder.
@@ -37,12 +42,17 @@
 
 #include "core/internal.h"
 #include "deliver/deliver-int.h"
+#include "deliver/maildir-worker.h"
 
 /* The default of [delivery] path (docs/pps.conf.5). */
 #define MAILDIR_DEFAULT_PATH "/var/vmail/%d/%u/Maildir"
 
 /* Copies are made this many bytes at a time. */
 #define MAILDIR_COPY_CHUNK 65536
+
+/* Staged messages in a row into one folder before the worker starts:
+ * a short poll never starts a thread. */
+#define MAILDIR_WORKER_AFTER 16
 
 /* One message written to tmp/, and what publishing it needs. */
 typedef struct md_msg {
@@ -52,6 +62,8 @@ typedef struct md_msg {
     size_t primary;  /* where the tmp file is; count: none */
     char *tmp_path;  /* the file in the primary's tmp/; NULL: gone */
     int synced;      /* step 1 done: the file's data is durable */
+    int queued;      /* step 1 queued on the worker, as `ticket` */
+    unsigned long ticket;
 } md_msg;
 
 /* A new name made by a publish, waiting for its folder's fsync. */
@@ -75,6 +87,12 @@ typedef struct maildir {
     /* The first failure of the publish in progress. */
     int publish_err;
     char publish_text[PPS_DELIVER_TEXT_MAX];
+    /* The folder of the current run of staged messages, its length, and
+     * the worker (maildir-worker.c) once the run is long enough. */
+    char *run_dir;
+    unsigned int run_len;
+    pps__maildir_worker *worker;
+    int no_worker; /* none could start: not tried again */
 } maildir;
 
 static int running_as_root(void)
@@ -212,6 +230,46 @@ static int unique_path(char *buf, size_t size, const char *dir, const char *sub,
     return 0;
 }
 
+/* A file made ahead in dir/tmp/ into md->file: 1, or 0 (make one). */
+static int take_made(maildir *md, const char *dir)
+{
+    return md->worker &&
+           strcmp(pps__maildir_worker_dir(md->worker), dir) == 0 &&
+           pps__maildir_worker_take(md->worker, &md->file);
+}
+
+/* Only with nothing staged: the staged files may be queued on it. */
+static void stop_worker(maildir *md)
+{
+    pps__maildir_worker_stop(md->worker);
+    md->worker = NULL;
+    pps__free(md->run_dir);
+    md->run_dir = NULL;
+    md->run_len = 0;
+}
+
+/* One more message staged into m's primary folder: count the run, and
+ * start the worker for that folder when it is long enough. */
+static void note_run(maildir *md, const md_msg *m)
+{
+    const char *dir = m->dirs[m->primary];
+
+    if (md->worker && strcmp(pps__maildir_worker_dir(md->worker), dir) == 0)
+        return;
+    if (md->run_dir && strcmp(md->run_dir, dir) == 0) {
+        /* A worker of another folder stays until the idle: staged
+         * files may be queued on it. */
+        if (++md->run_len >= MAILDIR_WORKER_AFTER && !md->worker &&
+            !md->no_worker &&
+            pps__maildir_worker_start(&md->worker, dir, &m->st[m->primary]) < 0)
+            md->no_worker = 1; /* then without one, as before */
+        return;
+    }
+    pps__free(md->run_dir);
+    md->run_dir = pps__strdup(dir); /* NULL: no run counted, no harm */
+    md->run_len = 1;
+}
+
 static int maildir_begin(pps_deliverer_txn *txn, void *payload)
 {
     maildir *md = payload;
@@ -233,6 +291,10 @@ static int maildir_begin(pps_deliverer_txn *txn, void *payload)
             m->primary = i;
     if (m->primary == n)
         return 0; /* nobody to deliver to: every status is set */
+    if (take_made(md, m->dirs[m->primary])) /* owned already */
+        return (m->tmp_path = pps__strdup(md->file.tmp_path))
+                   ? 0
+                   : pps__error_oom();
     if ((err = unique_path(path, sizeof(path), m->dirs[m->primary], "tmp",
                            NULL)) < 0 ||
         (err = pps__durable_create(&md->file, path, 0600)) < 0)
@@ -279,9 +341,18 @@ static void sync_data(maildir *md, md_msg *msgs, pps_deliverer_txn *const *txns,
 
     for (k = 0; k < n; k++) {
         md_msg *m = &msgs[k];
+        int err;
         if (m->synced || m->primary == m->count || !m->tmp_path)
             continue; /* done, nothing to publish, or failed already */
-        if (pps__durable_sync_path(m->tmp_path) < 0)
+        if (m->queued) {
+            const char *what;
+            int e = pps__maildir_worker_synced(md->worker, m->ticket, &what);
+            m->queued = 0;
+            err = e ? pps__durable_error(what, m->tmp_path, e) : 0;
+        } else {
+            err = pps__durable_sync_path(m->tmp_path);
+        }
+        if (err < 0)
             fail_msg(md, m, txns[k]);
         else
             m->synced = 1;
@@ -522,6 +593,10 @@ static int maildir_stage(pps_deliverer_txn *txn, void *payload)
     if ((err = pps__durable_close(&md->file)) < 0)
         return err;
     stage_rcpts(m, txn);
+    note_run(md, m);
+    if (md->worker) /* its fsync starts now, on the worker */
+        m->queued =
+            pps__maildir_worker_sync(md->worker, m->tmp_path, &m->ticket);
     md->staged[md->staged_count++] = *m;
     memset(m, 0, sizeof(*m));
     md->file.tmp_path[0] = '\0'; /* staged: kept, not discarded */
@@ -532,6 +607,8 @@ static void discard_staged(maildir *md)
 {
     size_t k;
 
+    /* No queued fsync may still use a path msg_clear frees. */
+    pps__maildir_worker_settle(md->worker);
     for (k = 0; k < md->staged_count; k++)
         msg_clear(&md->staged[k]);
     md->staged_count = 0;
@@ -562,6 +639,14 @@ static int maildir_flush(pps_deliverer_txn *const *staged, size_t n,
 static void maildir_discard(void *payload)
 {
     discard_staged(payload);
+}
+
+static void maildir_idle(void *payload)
+{
+    maildir *md = payload;
+
+    if (md->staged_count == 0) /* else the caller flushes or discards */
+        stop_worker(md);
 }
 
 static void maildir_abort(pps_deliverer_txn *txn, void *payload)
@@ -690,9 +775,10 @@ static void maildir_free(void *payload)
 
     if (!m)
         return;
+    discard_staged(m);
+    stop_worker(m);
     pps__durable_discard(&m->file);
     msg_clear(&m->cur);
-    discard_staged(m);
     pps__free(m->copy_buf);
     pps__free(m->tmpl);
     pps__free(m);
@@ -744,4 +830,5 @@ const pps__deliver_builtin pps__deliver_maildir = {
     .stage = maildir_stage,
     .flush = maildir_flush,
     .discard = maildir_discard,
+    .idle = maildir_idle,
 };

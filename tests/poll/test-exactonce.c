@@ -24,6 +24,7 @@
 
 #include <dirent.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -57,7 +58,7 @@ static int distribute; /* the profile spreads catch-all mail */
 
 /* --- a fake POP3 server as a transport ----------------------------------- */
 
-#define FAKE_MSGS_MAX 4
+#define FAKE_MSGS_MAX 24
 
 typedef struct fake_pop3 {
     const char *uid[FAKE_MSGS_MAX];
@@ -699,16 +700,19 @@ static void test_blind_deliverer_delivers_again(void **state)
 
 static int kill_target; /* the fsync call to die at (1 = first) */
 static int kill_before; /* 1: before it, 0: right after it */
-static int fsync_calls;
+/* Atomic: with a long run the Maildir worker thread fsyncs too. */
+static atomic_int fsync_calls;
 
 static int killing_fsync(int fd)
 {
     int rc;
 
-    if (++fsync_calls == kill_target && kill_before)
+    int call = ++fsync_calls;
+
+    if (call == kill_target && kill_before)
         raise(SIGKILL);
     rc = fsync(fd);
-    if (fsync_calls == kill_target)
+    if (call == kill_target)
         raise(SIGKILL);
     return rc;
 }
@@ -727,15 +731,28 @@ static void reset_dirs(void)
     assert_int_equal(system(cmd), 0);
 }
 
-static const char *const sweep_uids[] = {"uid-0001", "uid-0002", "uid-0003"};
-/* Distinct messages (identical ones would be one copy by design: the
- * duplicate suppression of catch-all mailboxes). */
-#define SWEEP_BODY(n)                                                 \
-    "From: s@remote.test\r\nTo: alice@local.test, bob@local.test\r\n" \
-    "Subject: two\r\nMessage-ID: <sweep-" #n "@remote.test>\r\n\r\n"  \
-    "body\r\n"
-static const char *const sweep_bodies[] = {SWEEP_BODY(1), SWEEP_BODY(2),
-                                           SWEEP_BODY(3)};
+/* The sweeps' messages: distinct (identical ones would be one copy by
+ * design: the duplicate suppression of catch-all mailboxes), each to
+ * alice and bob.  SWEEP_MAX is more than the run of staged messages
+ * into one folder after which the Maildir deliverer starts its worker
+ * thread (MAILDIR_WORKER_AFTER, 16, in libpps/deliver/maildir.c). */
+#define SWEEP_MAX 20
+static char sweep_uids[SWEEP_MAX][16];
+static char sweep_bodies[SWEEP_MAX][160];
+
+static void make_sweep_messages(void)
+{
+    int i;
+
+    for (i = 0; i < SWEEP_MAX; i++) {
+        snprintf(sweep_uids[i], sizeof(sweep_uids[i]), "uid-%04d", i + 1);
+        snprintf(sweep_bodies[i], sizeof(sweep_bodies[i]),
+                 "From: s@remote.test\r\nTo: alice@local.test, "
+                 "bob@local.test\r\nSubject: two\r\nMessage-ID: "
+                 "<sweep-%d@remote.test>\r\n\r\nbody\r\n",
+                 i + 1);
+    }
+}
 
 /* Every one of the first n messages has exactly one copy for alice and
  * one for bob, is recorded delivered for both, and was deleted. */
@@ -770,7 +787,8 @@ static int kill_sweep(int n, const pps__deliver_io *io, int *window)
 
     distribute = 1;
     *window = 0;
-    for (target = 1; target < 50; target++) {
+    make_sweep_messages();
+    for (target = 1; target < 2 * n + 10; target++) {
         int survived = 0;
         for (before = 1; before >= 0; before--) {
             pps_poll_report r = PPS_POLL_REPORT_INIT;
@@ -859,6 +877,21 @@ static void test_kill_at_every_fsync_of_a_batch(void **state)
         fail_msg("only %d kill points, %d in the window", points, window);
 }
 
+/* The same for a run long enough for the Maildir worker thread (made
+ * files, fsyncs queued as each message is staged): the kill lands in
+ * either thread. */
+static void test_kill_at_every_fsync_with_the_worker(void **state)
+{
+    int window, points;
+
+    (void)state;
+    points = kill_sweep(SWEEP_MAX, &killing_io, &window);
+    /* 20 files + 2 new/ folders: 22 fsyncs, 2 ways each. */
+    print_message("%d kill points, %d of them in the window\n", points, window);
+    if (points < 2 * (SWEEP_MAX + 2) || window < 3)
+        fail_msg("only %d kill points, %d in the window", points, window);
+}
+
 /*
  * Out of memory at every allocation of the poll that settles an in-doubt
  * recipient (found, and not found): whatever fails, the next poll ends
@@ -928,6 +961,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_kill_at_every_fsync_of_a_batch,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_kill_at_every_fsync_with_the_worker, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alloc_failures_while_settling,
                                         setup, teardown),
     };
