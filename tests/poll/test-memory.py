@@ -42,6 +42,9 @@ import sys
 import tempfile
 import threading
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e import check, fail  # noqa: E402 (the folder first)
+
 PPS = None
 PEAK_RSS = None
 SLACK_KIB = 2048
@@ -49,17 +52,6 @@ BODY_MIB = 32
 HEAD_MIB = 32
 HEADER_LIMIT = 64 * 1024
 POLL_TIMEOUT_S = 120  # a hung poll is killed, and the test fails
-
-
-def fail(msg):
-    print("FAIL:", msg, flush=True)
-    sys.exit(1)
-
-
-def check(cond, msg):
-    if not cond:
-        fail(msg)
-    print("ok:", msg, flush=True)
 
 
 # --- messages made on the fly --------------------------------------------
@@ -111,10 +103,43 @@ class Message:
 MIB_BLOCKS = (1 << 20) // 65520 + 1  # blocks of 65520 bytes in >= 1 MiB
 
 
-# --- a scripted POP3 server ------------------------------------------------
+# --- scripted servers --------------------------------------------------------
 
 
-class Pop3Server:
+class Loopback:
+    """Listens on 127.0.0.1 (any port); each connection gets a thread that
+    runs self.session(conn), with a timeout so that none hangs."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self.accept_loop, daemon=True).start()
+
+    def accept_loop(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            conn.settimeout(POLL_TIMEOUT_S)
+            threading.Thread(target=self.serve, args=(conn,),
+                             daemon=True).start()
+
+    def serve(self, conn):
+        rf = conn.makefile("rb")
+        try:
+            self.session(conn, rf)
+        except OSError:
+            pass
+        finally:
+            rf.close()
+            conn.close()
+
+
+
+class Pop3Server(Loopback):
     """One mailbox per user name, one message each; USER/PASS, CAPA, STAT,
     LIST, UIDL, RETR, DELE, QUIT.  Commands are answered in order, so
     pipelining works too.  `deleted` collects the users whose message a
@@ -123,130 +148,85 @@ class Pop3Server:
     def __init__(self, mailboxes):
         self.mailboxes = mailboxes
         self.deleted = set()
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(4)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self.accept_loop, daemon=True).start()
+        super().__init__()
 
-    def accept_loop(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.session, args=(conn,),
-                             daemon=True).start()
-
-    def session(self, conn):
-        conn.settimeout(POLL_TIMEOUT_S)
-        rf = conn.makefile("rb")
+    def session(self, conn, rf):
         user, marked = None, False
-        try:
-            conn.sendall(b"+OK scripted POP3\r\n")
-            for raw in rf:
-                cmd = raw.decode().strip().split(" ")
-                verb = cmd[0].upper()
-                m = self.mailboxes.get(user)
-                if verb == "CAPA":
-                    conn.sendall(b"+OK\r\nUSER\r\nUIDL\r\nPIPELINING\r\n.\r\n")
-                elif verb == "USER":
-                    user = cmd[1]
-                    conn.sendall(b"+OK\r\n")
-                elif verb == "PASS":
-                    ok = user in self.mailboxes
-                    conn.sendall(b"+OK\r\n" if ok else b"-ERR who?\r\n")
-                elif verb == "STAT":
-                    conn.sendall(b"+OK 1 %d\r\n" % m.size())
-                elif verb == "LIST":
-                    conn.sendall(b"+OK\r\n1 %d\r\n.\r\n" % m.size())
-                elif verb == "UIDL":
-                    conn.sendall(b"+OK\r\n1 %s\r\n.\r\n" % m.name.encode())
-                elif verb == "RETR" and cmd[1:] == ["1"]:
-                    conn.sendall(b"+OK\r\n")
-                    for c in m.chunks():
-                        conn.sendall(c)
-                    conn.sendall(b".\r\n")
-                elif verb == "DELE" and cmd[1:] == ["1"]:
-                    marked = True
-                    conn.sendall(b"+OK\r\n")
-                elif verb == "NOOP":
-                    conn.sendall(b"+OK\r\n")
-                elif verb == "QUIT":
-                    if marked:
-                        self.deleted.add(user)
-                    conn.sendall(b"+OK bye\r\n")
-                    break
-                else:
-                    conn.sendall(b"-ERR not scripted\r\n")
-        except OSError:
-            pass
-        finally:
-            rf.close()
-            conn.close()
+        conn.sendall(b"+OK scripted POP3\r\n")
+        for raw in rf:
+            cmd = raw.decode().strip().split(" ")
+            verb = cmd[0].upper()
+            m = self.mailboxes.get(user)
+            if verb == "CAPA":
+                conn.sendall(b"+OK\r\nUSER\r\nUIDL\r\nPIPELINING\r\n.\r\n")
+            elif verb == "USER":
+                user = cmd[1]
+                conn.sendall(b"+OK\r\n")
+            elif verb == "PASS":
+                ok = user in self.mailboxes
+                conn.sendall(b"+OK\r\n" if ok else b"-ERR who?\r\n")
+            elif verb == "STAT":
+                conn.sendall(b"+OK 1 %d\r\n" % m.size())
+            elif verb == "LIST":
+                conn.sendall(b"+OK\r\n1 %d\r\n.\r\n" % m.size())
+            elif verb == "UIDL":
+                conn.sendall(b"+OK\r\n1 %s\r\n.\r\n" % m.name.encode())
+            elif verb == "RETR" and cmd[1:] == ["1"]:
+                conn.sendall(b"+OK\r\n")
+                for c in m.chunks():
+                    conn.sendall(c)
+                conn.sendall(b".\r\n")
+            elif verb == "DELE" and cmd[1:] == ["1"]:
+                marked = True
+                conn.sendall(b"+OK\r\n")
+            elif verb == "NOOP":
+                conn.sendall(b"+OK\r\n")
+            elif verb == "QUIT":
+                if marked:
+                    self.deleted.add(user)
+                conn.sendall(b"+OK bye\r\n")
+                return
+            else:
+                conn.sendall(b"-ERR not scripted\r\n")
 
 
 # --- a scripted LMTP sink ---------------------------------------------------
 
 
-class LmtpSink:
+class LmtpSink(Loopback):
     """Accepts every RCPT; of each DATA it keeps only the SHA-256 of what
     follows the marker line "X-PPS-Test: " (the headers pps adds come
     before it) and the size, so a large message costs it no memory."""
 
     def __init__(self):
         self.got = {}  # recipient -> (prefix, sha256 hex, bytes hashed)
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(4)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self.accept_loop, daemon=True).start()
+        super().__init__()
 
-    def accept_loop(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.session, args=(conn,),
-                             daemon=True).start()
-
-    def session(self, conn):
-        conn.settimeout(POLL_TIMEOUT_S)
-        rf = conn.makefile("rb")
+    def session(self, conn, rf):
         rcpts = []
-        try:
-            conn.sendall(b"220 sink LMTP\r\n")
-            while True:
-                line = rf.readline()
-                if not line:
-                    break
-                verb = line[:4].upper()
-                if verb == b"LHLO":
-                    conn.sendall(b"250-sink\r\n250 PIPELINING\r\n")
-                elif verb == b"MAIL":
-                    rcpts = []
-                    conn.sendall(b"250 ok\r\n")
-                elif verb == b"RCPT":
-                    rcpts.append(line[line.index(b"<") + 1:
-                                      line.index(b">")].decode())
-                    conn.sendall(b"250 ok\r\n")
-                elif verb == b"DATA":
-                    conn.sendall(b"354 go\r\n")
-                    got = self.data(rf)
-                    for r in rcpts:
-                        self.got[r] = got
-                    conn.sendall(b"250 ok\r\n" * len(rcpts))
-                elif verb == b"QUIT":
-                    conn.sendall(b"221 bye\r\n")
-                    break
-                else:
-                    conn.sendall(b"250 ok\r\n")
-        except OSError:
-            pass
-        finally:
-            rf.close()
-            conn.close()
+        conn.sendall(b"220 sink LMTP\r\n")
+        for line in rf:
+            verb = line[:4].upper()
+            if verb == b"LHLO":
+                conn.sendall(b"250-sink\r\n250 PIPELINING\r\n")
+            elif verb == b"MAIL":
+                rcpts = []
+                conn.sendall(b"250 ok\r\n")
+            elif verb == b"RCPT":
+                rcpts.append(line[line.index(b"<") + 1:
+                                  line.index(b">")].decode())
+                conn.sendall(b"250 ok\r\n")
+            elif verb == b"DATA":
+                conn.sendall(b"354 go\r\n")
+                got = self.data(rf)
+                for r in rcpts:
+                    self.got[r] = got
+                conn.sendall(b"250 ok\r\n" * len(rcpts))
+            elif verb == b"QUIT":
+                conn.sendall(b"221 bye\r\n")
+                return
+            else:
+                conn.sendall(b"250 ok\r\n")
 
     @staticmethod
     def data(rf):
