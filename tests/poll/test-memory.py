@@ -58,8 +58,8 @@ POLL_TIMEOUT_S = 120  # a hung poll is killed, and the test fails
 
 
 class Message:
-    """A message as head lines, then `repeat` copies of a block of lines,
-    in the middle of the header block (head=True) or the body."""
+    """A message of a few header lines, then `repeat` copies of a block
+    of 840 lines: more header fields (in_head) or the body."""
 
     def __init__(self, name, to, repeat, in_head):
         self.name = name
@@ -108,7 +108,8 @@ MIB_BLOCKS = (1 << 20) // 65520 + 1  # blocks of 65520 bytes in >= 1 MiB
 
 class Loopback:
     """Listens on 127.0.0.1 (any port); each connection gets a thread that
-    runs self.session(conn), with a timeout so that none hangs."""
+    runs self.session(conn, its reader), with a timeout so that none
+    hangs."""
 
     def __init__(self):
         self.sock = socket.socket()
