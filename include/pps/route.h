@@ -345,7 +345,8 @@ PPS_API const char *pps_route_skip_name(pps_route_skip skip);
 
 /*
  * Write the trace header the deliverer prepends to each message, with
- * `eol` (e.g. "\r\n" or "\n"; NULL: "\r\n") after each line:
+ * `eol` (e.g. "\r\n" or "\n"; NULL: "\r\n") between its lines and none
+ * after the last (the caller ends the field before the message follows):
  *
  *     Received: from REMOTE_HOST
  *             by LOCAL_HOST (libpps profile "PROFILE") with POP3

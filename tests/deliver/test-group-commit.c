@@ -7,6 +7,7 @@
  * nothing; deliverers that cannot stage commit as usual.
  */
 #include "../helpers/pps-test.h"
+#define MAILDIR_FIXTURE_PREFIX "pps-group"
 #include "maildir-fixture.h"
 
 #include <dirent.h>
@@ -23,21 +24,6 @@
 #define MSG "Subject: hi\r\n\r\nbody\r\n"
 #define TAG "0123456789abcdef0123456789abcdef"
 
-static int setup(void **state)
-{
-    (void)state;
-    fixture_setup("pps-group");
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    pps__deliver_io_set(NULL);
-    rm_rf(fixture_root);
-    return 0;
-}
-
 static int count_in(const char *user, const char *sub)
 {
     char dir[256];
@@ -53,18 +39,6 @@ static int count_in(const char *user, const char *sub)
             n++;
     closedir(d);
     return n;
-}
-
-static pps_deliver *new_maildir(void)
-{
-    pps_deliver_options o = PPS_DELIVER_OPTIONS_INIT;
-    pps_deliver *d = NULL;
-
-    o.method = "maildir";
-    o.path = fixture_tmpl;
-    if (pps_deliver_new(&d, &o) != 0)
-        fail_msg("new: %s", pps_error_last()->message);
-    return d;
 }
 
 /* Stage one message for rcpts[0..n), tagged when tag is set; returns
@@ -107,7 +81,7 @@ static void test_nothing_visible_before_the_flush(void **state)
     const char *both[] = {"alice@local.test", "bob@local.test"};
     const char *with_missing[] = {"alice@local.test", "carol@local.test"};
     const pps_deliver_status *st;
-    pps_deliver *d = new_maildir();
+    pps_deliver *d = new_maildir(fixture_tmpl);
     seen s = {0};
     size_t n;
 
@@ -189,7 +163,7 @@ static void stage_three(pps_deliver *d)
  * per new/ folder (not one per message and recipient). */
 static void test_one_fsync_per_file_and_folder(void **state)
 {
-    pps_deliver *d = new_maildir();
+    pps_deliver *d = new_maildir(fixture_tmpl);
 
     (void)state;
     fsync_calls = fail_fsync_at = 0;
@@ -217,7 +191,7 @@ static void test_each_failing_fsync_of_a_batch(void **state)
 
     (void)state;
     for (at = 1; at <= 6; at++) {
-        pps_deliver *d = new_maildir();
+        pps_deliver *d = new_maildir(fixture_tmpl);
         int err;
         char dir[256];
 
@@ -258,7 +232,7 @@ static void test_each_failing_fsync_of_a_batch(void **state)
 static void test_discard_leaves_nothing(void **state)
 {
     const pps_deliver_status *st;
-    pps_deliver *d = new_maildir();
+    pps_deliver *d = new_maildir(fixture_tmpl);
 
     (void)state;
     stage_three(d);
@@ -282,7 +256,7 @@ static void test_discard_leaves_nothing(void **state)
 static void test_flush_refused_while_open(void **state)
 {
     const char *alice[] = {"alice@local.test"};
-    pps_deliver *d = new_maildir();
+    pps_deliver *d = new_maildir(fixture_tmpl);
 
     (void)state;
     assert_int_equal(stage(d, alice, 1, NULL), 0);
@@ -319,17 +293,17 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_nothing_visible_before_the_flush,
-                                        setup, teardown),
+                                        fixture_up, fixture_down),
         cmocka_unit_test_setup_teardown(test_one_fsync_per_file_and_folder,
-                                        setup, teardown),
+                                        fixture_up, fixture_down),
         cmocka_unit_test_setup_teardown(test_each_failing_fsync_of_a_batch,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_discard_leaves_nothing, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_flush_refused_while_open, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_others_commit_at_once, setup,
-                                        teardown),
+                                        fixture_up, fixture_down),
+        cmocka_unit_test_setup_teardown(test_discard_leaves_nothing, fixture_up,
+                                        fixture_down),
+        cmocka_unit_test_setup_teardown(test_flush_refused_while_open,
+                                        fixture_up, fixture_down),
+        cmocka_unit_test_setup_teardown(test_others_commit_at_once, fixture_up,
+                                        fixture_down),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

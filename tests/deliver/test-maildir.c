@@ -4,6 +4,7 @@
  * (injected write and fsync failures, and a tiny tmpfs when fixture_root).
  */
 #include "../helpers/pps-test.h"
+#define MAILDIR_FIXTURE_PREFIX "pps-maildir"
 #include "maildir-fixture.h"
 
 #include <dirent.h>
@@ -19,21 +20,6 @@
 #include "deliver/deliver-int.h"
 #include "pps/deliver.h"
 #include "pps/errors.h"
-
-static int setup(void **state)
-{
-    (void)state;
-    fixture_setup("pps-maildir");
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    pps__deliver_io_set(NULL);
-    rm_rf(fixture_root);
-    return 0;
-}
 
 /* Number of files in DIR; the name of the last one into name. */
 static int count_files(const char *dir, char *name, size_t size)
@@ -63,18 +49,6 @@ static char *slurp(const char *path, size_t *len)
     *len = fread(buf, 1, 1 << 20, f);
     fclose(f);
     return buf;
-}
-
-static pps_deliver *new_maildir(const char *path_tmpl)
-{
-    pps_deliver_options o = PPS_DELIVER_OPTIONS_INIT;
-    pps_deliver *d = NULL;
-
-    o.method = "maildir";
-    o.path = path_tmpl;
-    if (pps_deliver_new(&d, &o) != 0)
-        fail_msg("new: %s", pps_error_last()->message);
-    return d;
 }
 
 #define MSG    "Return-Path: <s@remote.test>\r\nSubject: hi\r\n\r\nbody\r\n"
@@ -584,23 +558,28 @@ static void test_bad_settings(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_two_users_one_missing, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_user_exists, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unsafe_names, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_crlf_every_split, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_disk_full_injected, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_fsync_failures_injected, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_abort_removes_tmp, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_disk_full_tmpfs, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_owner_as_root, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_users_one_missing, fixture_up,
+                                        fixture_down),
+        cmocka_unit_test_setup_teardown(test_user_exists, fixture_up,
+                                        fixture_down),
+        cmocka_unit_test_setup_teardown(test_unsafe_names, fixture_up,
+                                        fixture_down),
+        cmocka_unit_test_setup_teardown(test_crlf_every_split, fixture_up,
+                                        fixture_down),
+        cmocka_unit_test_setup_teardown(test_disk_full_injected, fixture_up,
+                                        fixture_down),
+        cmocka_unit_test_setup_teardown(test_fsync_failures_injected,
+                                        fixture_up, fixture_down),
+        cmocka_unit_test_setup_teardown(test_abort_removes_tmp, fixture_up,
+                                        fixture_down),
+        cmocka_unit_test_setup_teardown(test_disk_full_tmpfs, fixture_up,
+                                        fixture_down),
+        cmocka_unit_test_setup_teardown(test_owner_as_root, fixture_up,
+                                        fixture_down),
         cmocka_unit_test(test_unique_names_threads),
         cmocka_unit_test(test_unique_names_processes),
-        cmocka_unit_test_setup_teardown(test_deliveries_in_threads, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_deliveries_in_threads, fixture_up,
+                                        fixture_down),
         cmocka_unit_test(test_bad_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,6 +6,7 @@
  * begun.
  */
 #include "../helpers/pps-test.h"
+#define MAILDIR_FIXTURE_PREFIX "pps-tag"
 #include "maildir-fixture.h"
 
 #include <dirent.h>
@@ -22,20 +23,6 @@
 #define TAG_C "00000000000000000000000000000042"
 
 #define MSG "Subject: hi\r\n\r\nbody\r\n"
-
-static int setup(void **state)
-{
-    (void)state;
-    fixture_setup("pps-tag");
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    rm_rf(fixture_root);
-    return 0;
-}
 
 /* Files in DIR (dot names skipped); the last name into name. */
 static int count_files(const char *dir, char *name, size_t size)
@@ -54,18 +41,6 @@ static int count_files(const char *dir, char *name, size_t size)
         }
     closedir(d);
     return n;
-}
-
-static pps_deliver *new_maildir(void)
-{
-    pps_deliver_options o = PPS_DELIVER_OPTIONS_INIT;
-    pps_deliver *d = NULL;
-
-    o.method = "maildir";
-    o.path = fixture_tmpl;
-    if (pps_deliver_new(&d, &o) != 0)
-        fail_msg("new: %s", pps_error_last()->message);
-    return d;
 }
 
 static int deliver_tagged(pps_deliver *d, const char *const *rcpts,
@@ -99,7 +74,7 @@ static void test_tag_in_name_and_find(void **state)
     const char *rcpts[] = {"alice@local.test", "bob@local.test"};
     const char *tags[] = {TAG_A, TAG_B};
     char dir[256], name[256];
-    pps_deliver *d = new_maildir();
+    pps_deliver *d = new_maildir(fixture_tmpl);
 
     (void)state;
     /* Nothing there yet. */
@@ -134,7 +109,7 @@ static void test_found_after_dovecot_rename(void **state)
     const char *rcpts[] = {"alice@local.test"};
     const char *tags[] = {TAG_A};
     char dir[256], name[256], from[600], to[600];
-    pps_deliver *d = new_maildir();
+    pps_deliver *d = new_maildir(fixture_tmpl);
 
     (void)state;
     assert_int_equal(deliver_tagged(d, rcpts, tags, 1), 0);
@@ -161,7 +136,7 @@ static void test_untagged_unchanged(void **state)
     const char *rcpts[] = {"alice@local.test", "bob@local.test"};
     const char *some[] = {NULL, TAG_B};
     char dir[256], name[256];
-    pps_deliver *d = new_maildir();
+    pps_deliver *d = new_maildir(fixture_tmpl);
 
     (void)state;
     /* The old call: no tags, names as before. */
@@ -200,7 +175,7 @@ static void test_bad_tags_refused(void **state)
     const char *rcpts[] = {"alice@local.test"};
     char dir[256];
     size_t i;
-    pps_deliver *d = new_maildir();
+    pps_deliver *d = new_maildir(fixture_tmpl);
 
     (void)state;
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -240,7 +215,7 @@ static void test_find_refused_during_transaction(void **state)
 {
     const char *rcpts[] = {"alice@local.test"};
     const char *tags[] = {TAG_A};
-    pps_deliver *d = new_maildir();
+    pps_deliver *d = new_maildir(fixture_tmpl);
 
     (void)state;
     assert_int_equal(pps_deliver_begin_tagged(d, "", rcpts, tags, 1, NULL, 0),
@@ -392,15 +367,16 @@ static void test_custom_class_versions(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_tag_in_name_and_find, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_found_after_dovecot_rename, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_untagged_unchanged, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_bad_tags_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tag_in_name_and_find, fixture_up,
+                                        fixture_down),
+        cmocka_unit_test_setup_teardown(test_found_after_dovecot_rename,
+                                        fixture_up, fixture_down),
+        cmocka_unit_test_setup_teardown(test_untagged_unchanged, fixture_up,
+                                        fixture_down),
+        cmocka_unit_test_setup_teardown(test_bad_tags_refused, fixture_up,
+                                        fixture_down),
         cmocka_unit_test_setup_teardown(test_find_refused_during_transaction,
-                                        setup, teardown),
+                                        fixture_up, fixture_down),
         cmocka_unit_test(test_other_deliverers_cannot_tell),
         cmocka_unit_test(test_custom_class_versions),
     };

@@ -203,11 +203,8 @@ int main(int argc, char **argv)
     if (system_store && system_store_with_test_ca(bundle, sizeof(bundle)) < 0)
         return 1;
     ca_file = system_store ? NULL : pki.ca_file;
-    server_ctx = SSL_CTX_new(TLS_server_method());
-    if (server_ctx == NULL ||
-        SSL_CTX_use_certificate(server_ctx, pki.good) != 1 ||
-        SSL_CTX_use_PrivateKey(server_ctx, pki.key) != 1 ||
-        listen_loopback() < 0) {
+    server_ctx = test_pki_server_ctx(&pki, pki.good);
+    if (server_ctx == NULL || listen_loopback() < 0) {
         fprintf(stderr, "bench-tls: cannot set up the server\n");
         return 1;
     }

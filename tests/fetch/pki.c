@@ -150,6 +150,18 @@ void test_pki_free(test_pki *pki)
     memset(pki, 0, sizeof(*pki));
 }
 
+SSL_CTX *test_pki_server_ctx(const test_pki *pki, X509 *cert)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+    if (ctx != NULL && (SSL_CTX_use_certificate(ctx, cert) != 1 ||
+                        SSL_CTX_use_PrivateKey(ctx, pki->key) != 1)) {
+        SSL_CTX_free(ctx);
+        ctx = NULL;
+    }
+    return ctx;
+}
+
 void test_pki_fingerprint(char out[96], X509 *cert)
 {
     unsigned char md[32];

@@ -5,6 +5,7 @@
  *     test_pki pki;
  *     test_pki_make(&pki);     // certs in memory, the CA in a temp PEM file
  *     ... opts.ca_file = pki.ca_file ...
+ *     ctx = test_pki_server_ctx(&pki, pki.good);   // a server's side
  *     test_pki_free(&pki);     // frees all, removes the file
  */
 #ifndef PPS_TEST_PKI_H
@@ -13,6 +14,7 @@
 #include <limits.h>
 
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 typedef struct test_pki {
@@ -32,6 +34,11 @@ typedef struct test_pki {
 /* Returns 0, or -1 (with a message on stderr) when OpenSSL fails. */
 int test_pki_make(test_pki *pki);
 void test_pki_free(test_pki *pki);
+
+/* A new server context that presents cert (any of pki's server
+ * certificates: they share pki->key), OpenSSL's defaults otherwise; NULL
+ * when OpenSSL fails.  The caller frees it with SSL_CTX_free(). */
+SSL_CTX *test_pki_server_ctx(const test_pki *pki, X509 *cert);
 
 /* The SHA-256 fingerprint of cert as "AA:BB:..." (upper case, as the
  * library prints it; the pin parser takes either case). */

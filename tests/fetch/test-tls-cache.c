@@ -88,12 +88,11 @@ static void ca_file_remove(ca_file *f)
 
 static void serve_cert(int fd, test_peer *p)
 {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    SSL_CTX *ctx = test_pki_server_ctx(&pki, p->arg);
     SSL *ssl = NULL;
     char buf[64];
 
-    if (ctx == NULL || SSL_CTX_use_certificate(ctx, p->arg) != 1 ||
-        SSL_CTX_use_PrivateKey(ctx, pki.key) != 1)
+    if (ctx == NULL)
         goto out;
     if ((ssl = SSL_new(ctx)) == NULL || SSL_set_fd(ssl, fd) != 1 ||
         SSL_accept(ssl) != 1)
@@ -164,6 +163,13 @@ static pps_tls_options with_ca(const ca_file *f)
     return o;
 }
 
+/* A new CA file holding cert, and options that trust it. */
+static pps_tls_options with_new_ca(ca_file *f, X509 *cert)
+{
+    ca_file_make(f, cert, NULL);
+    return with_ca(f);
+}
+
 static void assert_message_has(const char *piece)
 {
     const char *m = pps_error_last()->message;
@@ -196,8 +202,7 @@ static void test_same_settings_share(void **state)
     pps_tls_options o;
 
     (void)state;
-    ca_file_make(&f, pki.ca, NULL);
-    o = with_ca(&f);
+    o = with_new_ca(&f, pki.ca);
     s0 = stats();
     /* Two transports alive at once, and a third one after them. */
     assert_int_equal(pps_transport_tcp_new(&t1, &o), 0);
@@ -291,8 +296,7 @@ static void test_shared_context_checks_each_name(void **state)
     ca_file f;
 
     (void)state;
-    ca_file_make(&f, pki.ca, NULL);
-    o = with_ca(&f);
+    o = with_new_ca(&f, pki.ca);
     s0 = stats();
     assert_connects(&o, pki.good, "localhost");
     assert_connects(&o, pki.good, "127.0.0.1");
@@ -335,8 +339,7 @@ static void test_rewritten_ca_file_is_picked_up(void **state)
     ca_file f;
 
     (void)state;
-    ca_file_make(&f, pki.other_ca, NULL);
-    o = with_ca(&f);
+    o = with_new_ca(&f, pki.other_ca);
     s0 = stats();
     assert_int_equal(try_connect(&o, pki.good, "localhost"), PPS_ETLS);
     assert_message_has("unable to get local issuer certificate");
@@ -357,8 +360,7 @@ static void test_replaced_ca_file_is_picked_up(void **state)
     ca_file f;
 
     (void)state;
-    ca_file_make(&f, pki.other_ca, NULL);
-    o = with_ca(&f);
+    o = with_new_ca(&f, pki.other_ca);
     assert_int_equal(try_connect(&o, pki.good, "localhost"), PPS_ETLS);
     ca_file_replace(&f, pki.ca);
     assert_connects(&o, pki.good, "localhost");
@@ -400,8 +402,7 @@ static void test_removed_ca_file(void **state)
 
     (void)state;
     memset(&c, 0, sizeof(c));
-    ca_file_make(&f, pki.ca, NULL);
-    o = with_ca(&f);
+    o = with_new_ca(&f, pki.ca);
     assert_int_equal(pps_transport_tcp_new(&t, &o), 0);
     s0 = stats();
     ca_file_remove(&f);
@@ -475,8 +476,7 @@ static void test_max_age(void **state)
     ca_file f;
 
     (void)state;
-    ca_file_make(&f, pki.ca, NULL);
-    o = with_ca(&f);
+    o = with_new_ca(&f, pki.ca);
     pps__tls_ctx_cache_set_max_age(0); /* every look-up loads again */
     s0 = stats();
     assert_connects(&o, pki.good, "localhost");
