@@ -8,7 +8,6 @@
  * a stray file in tmp/.
  */
 #include "../helpers/pps-test.h"
-#define MAILDIR_FIXTURE_PREFIX "pps-worker"
 #include "maildir-fixture.h"
 
 #include <dirent.h>
@@ -32,6 +31,21 @@
  * (MAILDIR_WORKER_AFTER in libpps/deliver/maildir.c), and a longer one. */
 #define MAILDIR_RUN 16
 #define LONG_RUN    40
+
+static int setup(void **state)
+{
+    (void)state;
+    fixture_setup("pps-worker");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    pps__deliver_io_set(NULL);
+    rm_rf(fixture_root);
+    return 0;
+}
 
 /* Names in alice's sub-folder `sub`; *empty gets how many are empty. */
 static int files_in(const char *sub, int *empty)
@@ -176,6 +190,18 @@ static int threads(void)
     return n;
 }
 
+static pps_deliver *open_maildir(void)
+{
+    pps_deliver_options o = PPS_DELIVER_OPTIONS_INIT;
+    pps_deliver *d = NULL;
+
+    o.method = "maildir";
+    o.path = fixture_tmpl;
+    if (pps_deliver_new(&d, &o) != 0)
+        fail_msg("new: %s", pps_error_last()->message);
+    return d;
+}
+
 static void stage_run(pps_deliver *d, int n)
 {
     const char *alice[] = {"alice@local.test"};
@@ -210,7 +236,7 @@ static void count_outcomes(size_t index, const pps_deliver_status *st,
 
 static void test_long_run_delivers_and_idle_cleans_tmp(void **state)
 {
-    pps_deliver *d = new_maildir(fixture_tmpl);
+    pps_deliver *d = open_maildir();
     outcomes o = {0};
     int made, empty;
 
@@ -245,7 +271,7 @@ static void test_long_run_delivers_and_idle_cleans_tmp(void **state)
 
 static void test_free_and_discard_leave_no_file(void **state)
 {
-    pps_deliver *d = new_maildir(fixture_tmpl);
+    pps_deliver *d = open_maildir();
 
     (void)state;
     /* Discard with fsyncs still queued on the worker. */
@@ -280,7 +306,7 @@ static const pps__deliver_io failing_io = {write, failing_fsync};
 
 static void test_failed_fsync_on_the_worker_fails_that_message(void **state)
 {
-    pps_deliver *d = new_maildir(fixture_tmpl);
+    pps_deliver *d = open_maildir();
     outcomes o = {0};
 
     (void)state;
@@ -308,20 +334,18 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
-            test_made_files_are_fresh_and_removed_at_stop, fixture_up,
-            fixture_down),
+            test_made_files_are_fresh_and_removed_at_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queued_fsyncs_report_each_result,
-                                        fixture_up, fixture_down),
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_cannot_make_files_hands_over,
-                                        fixture_up, fixture_down),
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(
-            test_long_run_delivers_and_idle_cleans_tmp, fixture_up,
-            fixture_down),
+            test_long_run_delivers_and_idle_cleans_tmp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_and_discard_leave_no_file,
-                                        fixture_up, fixture_down),
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(
-            test_failed_fsync_on_the_worker_fails_that_message, fixture_up,
-            fixture_down),
+            test_failed_fsync_on_the_worker_fails_that_message, setup,
+            teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
