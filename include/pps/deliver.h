@@ -285,18 +285,6 @@ PPS_API int pps_deliver_flush(pps_deliver *d, pps_deliver_flushed_fn cb,
 PPS_API void pps_deliver_discard_staged(pps_deliver *d);
 
 /*
- * No message follows for now (a poll has retrieved its last one): the
- * deliverer lets go of what it prepared ahead.  maildir, after a run of
- * staged messages into one folder, makes the next files of its tmp/
- * ahead in one helper thread of its own (the costliest step of a
- * delivery on a busy file system, then off the caller's path); idle ends
- * that thread and removes the files not used.  pps_deliver_free does the
- * same.  Harmless at any time; a deliver handle used only between idle
- * and the next long run of messages holds no thread.
- */
-PPS_API void pps_deliver_idle(pps_deliver *d);
-
-/*
  * Give up the open transaction: undecided recipients become temporary
  * failures, temporary files are removed, connections closed.  Safe to
  * call at any time, also with no transaction.

@@ -40,9 +40,6 @@ typedef struct pps__deliver_builtin {
     /* Forget every staged message (remove its files): nothing of it was
      * delivered. */
     void (*discard)(void *payload);
-    /* No message follows for now (pps_deliver_idle): let go of what was
-     * prepared ahead for more.  May be NULL. */
-    void (*idle)(void *payload);
 } pps__deliver_builtin;
 
 /* Mark recipient i of txn staged (PPS_DELIVER_STAGED): only from a

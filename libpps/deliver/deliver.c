@@ -459,12 +459,6 @@ void pps_deliver_discard_staged(pps_deliver *d)
     staged_free(d);
 }
 
-void pps_deliver_idle(pps_deliver *d)
-{
-    if (d && d->builtin && d->builtin->idle)
-        d->builtin->idle(d->payload);
-}
-
 void pps_deliver_free(pps_deliver *d)
 {
     if (!d)

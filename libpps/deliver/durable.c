@@ -191,33 +191,20 @@ int pps__durable_close(pps__durable *f)
     return 0;
 }
 
-int pps__durable_sync_path_errno(const char *path, const char **what)
+int pps__durable_sync_path(const char *path)
 {
     int fd, e = 0;
 
-    *what = "cannot open";
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
-        return errno;
-    *what = "cannot sync";
+        return io_error("cannot open", path, errno);
     if (io->fsync(fd) != 0)
         e = errno ? errno : EIO;
     if (close(fd) != 0 && !e)
         e = errno;
-    return e;
-}
-
-int pps__durable_error(const char *what, const char *path, int e)
-{
-    return io_error(what, path, e);
-}
-
-int pps__durable_sync_path(const char *path)
-{
-    const char *what;
-    int e = pps__durable_sync_path_errno(path, &what);
-
-    return e ? io_error(what, path, e) : 0;
+    if (e)
+        return io_error("cannot sync", path, e);
+    return 0;
 }
 
 void pps__durable_start_writeback(const pps__durable *f)

@@ -103,13 +103,4 @@ int pps__durable_close(pps__durable *f);
 /* fsync the closed file at `path`. */
 int pps__durable_sync_path(const char *path);
 
-/* The same for a helper thread: sets no error detail.  0, or the errno
- * of the step that failed, *what naming it ("cannot open", "cannot
- * sync"); pps__durable_error then turns that into the usual detail. */
-int pps__durable_sync_path_errno(const char *path, const char **what);
-
-/* Set the detail "<what> <path>: <strerror(e)>"; returns PPS_EIO (or
- * PPS_EEXISTS for EEXIST). */
-int pps__durable_error(const char *what, const char *path, int e);
-
 #endif /* PPS_DELIVER_DURABLE_H */

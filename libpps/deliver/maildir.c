@@ -24,11 +24,6 @@
  * Dovecot keeps it when it moves the file to cur/), and find() looks for
  * it: after a crash, "in doubt" becomes "delivered" or "not delivered".
  *
- * Once MAILDIR_WORKER_AFTER messages in a row were staged into one
- * folder (a long poll), a helper thread makes the next tmp/ files ahead
- * and fsyncs each staged file as soon as it is staged
- * (maildir-worker.c); pps_deliver_idle and free end it.
- *
  * A user exists when the folder `path` names for them exists; tmp/,
  * new/ and cur/ are made when missing.  Running as root, files and the
  * three sub-folders take the owner and group of the user's folder.
@@ -42,7 +37,6 @@
 
 #include "core/internal.h"
 #include "deliver/deliver-int.h"
-#include "deliver/maildir-worker.h"
 
 /* The default of [delivery] path (docs/pps.conf.5). */
 #define MAILDIR_DEFAULT_PATH "/var/vmail/%d/%u/Maildir"
@@ -50,9 +44,10 @@
 /* Copies are made this many bytes at a time. */
 #define MAILDIR_COPY_CHUNK 65536
 
-/* Staged messages in a row into one folder before the worker starts:
- * a short poll never starts a thread. */
-#define MAILDIR_WORKER_AFTER 16
+/* A message's bytes are gathered up to this many before a write(2): the
+ * stream comes in pieces (a few lines, a TLS record), and one write per
+ * piece made 7 writes of a 4 KB message. */
+#define MAILDIR_WRITE_BUF 16384
 
 /* One message written to tmp/, and what publishing it needs. */
 typedef struct md_msg {
@@ -62,8 +57,6 @@ typedef struct md_msg {
     size_t primary;  /* where the tmp file is; count: none */
     char *tmp_path;  /* the file in the primary's tmp/; NULL: gone */
     int synced;      /* step 1 done: the file's data is durable */
-    int queued;      /* step 1 queued on the worker, as `ticket` */
-    unsigned long ticket;
 } md_msg;
 
 /* A new name made by a publish, waiting for its folder's fsync. */
@@ -77,7 +70,9 @@ typedef struct maildir {
     char *tmpl;
     md_msg cur;        /* the open transaction */
     pps__durable file; /* its file, open while it is written */
-    md_msg *staged;    /* staged messages, in staging order */
+    char *wbuf;        /* its bytes not written yet: wlen of them */
+    size_t wlen;
+    md_msg *staged; /* staged messages, in staging order */
     size_t staged_count, staged_cap;
     char *copy_buf;
     /* The last folder whose tmp/, new/ and cur/ were seen to exist:
@@ -87,12 +82,6 @@ typedef struct maildir {
     /* The first failure of the publish in progress. */
     int publish_err;
     char publish_text[PPS_DELIVER_TEXT_MAX];
-    /* The folder of the current run of staged messages, its length, and
-     * the worker (maildir-worker.c) once the run is long enough. */
-    char *run_dir;
-    unsigned int run_len;
-    pps__maildir_worker *worker;
-    int no_worker; /* none could start: not tried again */
 } maildir;
 
 static int running_as_root(void)
@@ -230,46 +219,6 @@ static int unique_path(char *buf, size_t size, const char *dir, const char *sub,
     return 0;
 }
 
-/* A file made ahead in dir/tmp/ into md->file: 1, or 0 (make one). */
-static int take_made(maildir *md, const char *dir)
-{
-    return md->worker &&
-           strcmp(pps__maildir_worker_dir(md->worker), dir) == 0 &&
-           pps__maildir_worker_take(md->worker, &md->file);
-}
-
-/* Only with nothing staged: the staged files may be queued on it. */
-static void stop_worker(maildir *md)
-{
-    pps__maildir_worker_stop(md->worker);
-    md->worker = NULL;
-    pps__free(md->run_dir);
-    md->run_dir = NULL;
-    md->run_len = 0;
-}
-
-/* One more message staged into m's primary folder: count the run, and
- * start the worker for that folder when it is long enough. */
-static void note_run(maildir *md, const md_msg *m)
-{
-    const char *dir = m->dirs[m->primary];
-
-    if (md->worker && strcmp(pps__maildir_worker_dir(md->worker), dir) == 0)
-        return;
-    if (md->run_dir && strcmp(md->run_dir, dir) == 0) {
-        /* A worker of another folder stays until the idle: staged
-         * files may be queued on it. */
-        if (++md->run_len >= MAILDIR_WORKER_AFTER && !md->worker &&
-            !md->no_worker &&
-            pps__maildir_worker_start(&md->worker, dir, &m->st[m->primary]) < 0)
-            md->no_worker = 1; /* then without one, as before */
-        return;
-    }
-    pps__free(md->run_dir);
-    md->run_dir = pps__strdup(dir); /* NULL: no run counted, no harm */
-    md->run_len = 1;
-}
-
 static int maildir_begin(pps_deliverer_txn *txn, void *payload)
 {
     maildir *md = payload;
@@ -279,6 +228,7 @@ static int maildir_begin(pps_deliverer_txn *txn, void *payload)
     int err;
 
     pps__durable_discard(&md->file);
+    md->wlen = 0;
     msg_clear(m);
     m->dirs = pps__calloc(n, sizeof(char *));
     m->st = pps__calloc(n, sizeof(struct stat));
@@ -291,10 +241,6 @@ static int maildir_begin(pps_deliverer_txn *txn, void *payload)
             m->primary = i;
     if (m->primary == n)
         return 0; /* nobody to deliver to: every status is set */
-    if (take_made(md, m->dirs[m->primary])) /* owned already */
-        return (m->tmp_path = pps__strdup(md->file.tmp_path))
-                   ? 0
-                   : pps__error_oom();
     if ((err = unique_path(path, sizeof(path), m->dirs[m->primary], "tmp",
                            NULL)) < 0 ||
         (err = pps__durable_create(&md->file, path, 0600)) < 0)
@@ -310,13 +256,31 @@ static int maildir_begin(pps_deliverer_txn *txn, void *payload)
     return 0;
 }
 
+/* Write what wbuf holds. */
+static int write_out(maildir *md)
+{
+    size_t n = md->wlen;
+
+    md->wlen = 0;
+    return n ? pps__durable_write(&md->file, md->wbuf, n) : 0;
+}
+
 static int maildir_write(pps_deliverer_txn *txn, const char *data, size_t len,
                          void *payload)
 {
     maildir *md = payload;
+    int err;
 
     (void)txn;
-    return pps__durable_write(&md->file, data, len);
+    if (!md->wbuf && !(md->wbuf = pps__malloc(MAILDIR_WRITE_BUF)))
+        return pps__error_oom();
+    if (md->wlen + len > MAILDIR_WRITE_BUF && (err = write_out(md)) < 0)
+        return err;
+    if (len >= MAILDIR_WRITE_BUF)
+        return pps__durable_write(&md->file, data, len);
+    memcpy(md->wbuf + md->wlen, data, len);
+    md->wlen += len;
+    return 0;
 }
 
 /* --- publishing --------------------------------------------------------- */
@@ -341,18 +305,9 @@ static void sync_data(maildir *md, md_msg *msgs, pps_deliverer_txn *const *txns,
 
     for (k = 0; k < n; k++) {
         md_msg *m = &msgs[k];
-        int err;
         if (m->synced || m->primary == m->count || !m->tmp_path)
             continue; /* done, nothing to publish, or failed already */
-        if (m->queued) {
-            const char *what;
-            int e = pps__maildir_worker_synced(md->worker, m->ticket, &what);
-            m->queued = 0;
-            err = e ? pps__durable_error(what, m->tmp_path, e) : 0;
-        } else {
-            err = pps__durable_sync_path(m->tmp_path);
-        }
-        if (err < 0)
+        if (pps__durable_sync_path(m->tmp_path) < 0)
             fail_msg(md, m, txns[k]);
         else
             m->synced = 1;
@@ -561,7 +516,8 @@ static int maildir_commit(pps_deliverer_txn *txn, void *payload)
 
     if (m->primary == m->count)
         return 0;
-    if ((err = pps__durable_sync(&md->file)) < 0) /* fsync, close */
+    if ((err = write_out(md)) < 0 ||
+        (err = pps__durable_sync(&md->file)) < 0) /* fsync, close */
         return err; /* nobody delivered: deliver.c settles and aborts */
     md->file.tmp_path[0] = '\0'; /* m->tmp_path has it now */
     m->synced = 1;
@@ -579,6 +535,8 @@ static int maildir_stage(pps_deliverer_txn *txn, void *payload)
 
     if (m->primary == m->count)
         return 0;
+    if ((err = write_out(md)) < 0)
+        return err;
     if (md->staged_count == md->staged_cap) {
         size_t cap = md->staged_cap ? 2 * md->staged_cap : 16;
         md_msg *grown = pps__realloc(md->staged, cap * sizeof(*grown));
@@ -593,10 +551,6 @@ static int maildir_stage(pps_deliverer_txn *txn, void *payload)
     if ((err = pps__durable_close(&md->file)) < 0)
         return err;
     stage_rcpts(m, txn);
-    note_run(md, m);
-    if (md->worker) /* its fsync starts now, on the worker */
-        m->queued =
-            pps__maildir_worker_sync(md->worker, m->tmp_path, &m->ticket);
     md->staged[md->staged_count++] = *m;
     memset(m, 0, sizeof(*m));
     md->file.tmp_path[0] = '\0'; /* staged: kept, not discarded */
@@ -607,8 +561,6 @@ static void discard_staged(maildir *md)
 {
     size_t k;
 
-    /* No queued fsync may still use a path msg_clear frees. */
-    pps__maildir_worker_settle(md->worker);
     for (k = 0; k < md->staged_count; k++)
         msg_clear(&md->staged[k]);
     md->staged_count = 0;
@@ -641,20 +593,13 @@ static void maildir_discard(void *payload)
     discard_staged(payload);
 }
 
-static void maildir_idle(void *payload)
-{
-    maildir *md = payload;
-
-    if (md->staged_count == 0) /* else the caller flushes or discards */
-        stop_worker(md);
-}
-
 static void maildir_abort(pps_deliverer_txn *txn, void *payload)
 {
     maildir *md = payload;
 
     (void)txn;
     pps__durable_discard(&md->file);
+    md->wlen = 0;
     msg_clear(&md->cur);
 }
 
@@ -775,11 +720,11 @@ static void maildir_free(void *payload)
 
     if (!m)
         return;
-    discard_staged(m);
-    stop_worker(m);
     pps__durable_discard(&m->file);
     msg_clear(&m->cur);
+    discard_staged(m);
     pps__free(m->copy_buf);
+    pps__free(m->wbuf);
     pps__free(m->tmpl);
     pps__free(m);
 }
@@ -830,5 +775,4 @@ const pps__deliver_builtin pps__deliver_maildir = {
     .stage = maildir_stage,
     .flush = maildir_flush,
     .discard = maildir_discard,
-    .idle = maildir_idle,
 };

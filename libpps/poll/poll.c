@@ -450,7 +450,6 @@ static int run(poll_ctx *ctx, pps_ledger_status *before)
             pps__poll_flush(ctx);
             pps__free(again);
         }
-        pps_deliver_idle(ctx->deliver); /* no files made ahead left over */
         if (err == PPS_EUSER) /* stopped by *o->stop between messages */
             err = pps__error_set(PPS_EABORTED, "profile %s: poll stopped",
                                  ctx->name);

@@ -214,26 +214,39 @@ static void assert_empty_maildirs(void)
         }
 }
 
+/* The disk fills up during a message: small pieces are gathered and
+ * written at the commit (or staging), a large one at once; either way
+ * every recipient fails temporarily and nothing is left behind. */
 static void test_disk_full_injected(void **state)
 {
     const char *rcpts[] = {"alice@local.test", "bob@local.test"};
     const pps_deliver_status *st;
     pps_deliver *d = new_maildir(fixture_tmpl);
+    static char big[40000];
+    int at_commit;
 
     (void)state;
-    fail_write_after = 1;
-    fail_fsync_at = 0;
-    pps__deliver_io_set(&failing_io);
-    assert_int_equal(pps_deliver_begin(d, "", rcpts, 2, NULL, 0), 0);
-    assert_int_equal(pps_deliver_write(d, MSG, strlen(MSG)), 0);
-    assert_int_equal(pps_deliver_write(d, MSG, strlen(MSG)), PPS_ETEMP);
-    pps__deliver_io_set(NULL);
-    st = pps_deliver_statuses(d, NULL);
-    assert_int_equal(st[0].outcome, PPS_DELIVER_TEMPFAIL);
-    assert_int_equal(st[1].outcome, PPS_DELIVER_TEMPFAIL);
-    assert_int_equal(st[0].code, PPS_EIO);
-    assert_non_null(strstr(st[0].text, "No space left"));
-    assert_empty_maildirs();
+    memset(big, 'x', sizeof(big) - 1);
+    for (at_commit = 1; at_commit >= 0; at_commit--) {
+        fail_write_after = 0;
+        fail_fsync_at = 0;
+        pps__deliver_io_set(&failing_io);
+        assert_int_equal(pps_deliver_begin(d, "", rcpts, 2, NULL, 0), 0);
+        assert_int_equal(pps_deliver_write(d, MSG, strlen(MSG)), 0);
+        if (at_commit) {
+            assert_int_equal(pps_deliver_write(d, MSG, strlen(MSG)), 0);
+            assert_int_equal(pps_deliver_commit(d), PPS_ETEMP);
+        } else {
+            assert_int_equal(pps_deliver_write(d, big, strlen(big)), PPS_ETEMP);
+        }
+        pps__deliver_io_set(NULL);
+        st = pps_deliver_statuses(d, NULL);
+        assert_int_equal(st[0].outcome, PPS_DELIVER_TEMPFAIL);
+        assert_int_equal(st[1].outcome, PPS_DELIVER_TEMPFAIL);
+        assert_int_equal(st[0].code, PPS_EIO);
+        assert_non_null(strstr(st[0].text, "No space left"));
+        assert_empty_maildirs();
+    }
     /* The deliverer is usable again. */
     assert_int_equal(pps_deliver_begin(d, "", rcpts, 1, NULL, 0), 0);
     assert_int_equal(pps_deliver_commit(d), 0);

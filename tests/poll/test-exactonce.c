@@ -24,7 +24,6 @@
 
 #include <dirent.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -700,8 +699,7 @@ static void test_blind_deliverer_delivers_again(void **state)
 
 static int kill_target; /* the fsync call to die at (1 = first) */
 static int kill_before; /* 1: before it, 0: right after it */
-/* Atomic: with a long run the Maildir worker thread fsyncs too. */
-static atomic_int fsync_calls;
+static int fsync_calls;
 
 static int killing_fsync(int fd)
 {
@@ -733,9 +731,7 @@ static void reset_dirs(void)
 
 /* The sweeps' messages: distinct (identical ones would be one copy by
  * design: the duplicate suppression of catch-all mailboxes), each to
- * alice and bob.  SWEEP_MAX is more than the run of staged messages
- * into one folder after which the Maildir deliverer starts its worker
- * thread (MAILDIR_WORKER_AFTER, 16, in libpps/deliver/maildir.c). */
+ * alice and bob. */
 #define SWEEP_MAX 20
 static char sweep_uids[SWEEP_MAX][16];
 static char sweep_bodies[SWEEP_MAX][160];
@@ -877,10 +873,8 @@ static void test_kill_at_every_fsync_of_a_batch(void **state)
         fail_msg("only %d kill points, %d in the window", points, window);
 }
 
-/* The same for a run long enough for the Maildir worker thread (made
- * files, fsyncs queued as each message is staged): the kill lands in
- * either thread. */
-static void test_kill_at_every_fsync_with_the_worker(void **state)
+/* The same for a longer batch: 20 files, then the two folders. */
+static void test_kill_at_every_fsync_of_a_longer_batch(void **state)
 {
     int window, points;
 
@@ -962,7 +956,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_kill_at_every_fsync_of_a_batch,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
-            test_kill_at_every_fsync_with_the_worker, setup, teardown),
+            test_kill_at_every_fsync_of_a_longer_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alloc_failures_while_settling,
                                         setup, teardown),
     };
