@@ -58,11 +58,9 @@ typedef struct server {
 
 static SSL_CTX *server_ctx(X509 *cert, int max_version)
 {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    SSL_CTX *ctx = test_pki_server_ctx(&pki, cert);
 
     assert_non_null(ctx);
-    assert_int_equal(SSL_CTX_use_certificate(ctx, cert), 1);
-    assert_int_equal(SSL_CTX_use_PrivateKey(ctx, pki.key), 1);
     if (max_version)
         assert_int_equal(SSL_CTX_set_max_proto_version(ctx, max_version), 1);
     return ctx;
