@@ -133,10 +133,11 @@ PPS_API int pps_transport_tcp_new(pps_transport **out,
 PPS_API void pps_transport_free(pps_transport *t);
 
 /*
- * Drop the TLS contexts shared between transports (docs/tls.md): the next
- * transport loads its trust store afresh.  Transports that hold a context
- * keep it until they are freed.  For a host that is about to unload libpps
- * (dlclose), and for a reload (ppsd's SIGHUP) that should see a changed
+ * Drop the TLS contexts shared between transports and the TLS sessions
+ * kept for resumption (docs/tls.md): the next transport loads its trust
+ * store afresh and makes a full handshake.  Transports that hold a
+ * context keep it until they are freed.  For a host that is about to unload
+ * libpps (dlclose), and for a reload (ppsd's SIGHUP) that should see a changed
  * system CA store at once instead of within five minutes.
  */
 PPS_API void pps_tls_cache_clear(void);

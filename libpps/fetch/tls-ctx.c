@@ -26,6 +26,13 @@
  * so a changed file inside it may not show on the folder), loads the store
  * again.  An administrator who updates CA certificates needs no restart.
  *
+ * Each entry also names its store's contents with a number, the trust id:
+ * a new one whenever the files differ from what the entry saw last (or
+ * the setting is new to the table), the same one when only the age made
+ * the store load again.  TLS sessions are kept under it (tls-session.c),
+ * so a session verified under one store is never offered under another,
+ * while the five-minute reloads do not throw sessions away.
+ *
  * A load happens under the mutex: it is rare (once per trust setting per
  * few minutes), and holding it makes 32 threads that start at once share
  * one load of the system store instead of making 32.
@@ -72,9 +79,10 @@ typedef struct ctx_entry {
     int system;
     int min_version;
     file_id file_sig, dir_sig;
-    long long loaded_ms;     /* pps__now_ms() when the store was loaded */
-    unsigned long long used; /* tick of the last use: LRU */
-    SSL_CTX *ctx;            /* the cache's reference */
+    long long loaded_ms;      /* pps__now_ms() when the store was loaded */
+    unsigned long long trust; /* the trust id: see the top of this file */
+    unsigned long long used;  /* tick of the last use: LRU */
+    SSL_CTX *ctx;             /* the cache's reference */
 } ctx_entry;
 
 static struct {
@@ -84,8 +92,9 @@ static struct {
     unsigned long long tick;
     long long max_age_ms;
     unsigned long loads, hits;
+    unsigned long long trust_ids; /* the last trust id handed out */
 } cache = {PTHREAD_MUTEX_INITIALIZER, {{0}}, 0, 0,
-           PPS__TLS_CTX_MAX_AGE_MS,   0,     0};
+           PPS__TLS_CTX_MAX_AGE_MS,   0,     0, 0};
 
 /* --- building a context ------------------------------------------------ */
 
@@ -154,10 +163,12 @@ static int new_context(SSL_CTX **out, const ctx_key *key)
                                  SSL_OP_NO_COMPRESSION |
                                  SSL_OP_NO_RENEGOTIATION);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
-    /* No session is ever resumed: a shared context must not carry one
-     * profile's session to another (a client context caches none by
-     * default; say so). */
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    /* Sessions are handed to tls-session.c, which keeps each under the
+     * key that decides what a full handshake would check; OpenSSL's own
+     * cache (keyed by nothing a client can use) stays empty. */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT |
+                                            SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(ctx, pps__tls_session_new_cb);
     if ((err = load_trust(ctx, key)) < 0)
         goto fail;
     *out = ctx;
@@ -270,9 +281,10 @@ static int fresh(const ctx_entry *e, const file_id *file_sig,
 }
 
 /* Under the lock: a reference to the context for key, loaded (again)
- * unless a fresh one is in the table. */
-static int get_locked(SSL_CTX **out, const ctx_key *key,
-                      const file_id *file_sig, const file_id *dir_sig)
+ * unless a fresh one is in the table, and its trust id. */
+static int get_locked(SSL_CTX **out, unsigned long long *trust,
+                      const ctx_key *key, const file_id *file_sig,
+                      const file_id *dir_sig)
 {
     ctx_entry *e = find(key), fresh_entry;
     long long now = pps__now_ms();
@@ -283,6 +295,7 @@ static int get_locked(SSL_CTX **out, const ctx_key *key,
         e->used = ++cache.tick;
         SSL_CTX_up_ref(e->ctx);
         *out = e->ctx;
+        *trust = e->trust;
         return 0;
     }
     /* Load first: when the files have become unusable, a stale entry must
@@ -304,6 +317,11 @@ static int get_locked(SSL_CTX **out, const ctx_key *key,
     fresh_entry.dir_sig = *dir_sig;
     fresh_entry.loaded_ms = now;
     fresh_entry.used = ++cache.tick;
+    /* Only the age made it load again: the same files, the same trust. */
+    fresh_entry.trust = e && sig_equal(&e->file_sig, file_sig) &&
+                                sig_equal(&e->dir_sig, dir_sig)
+                            ? e->trust
+                            : ++cache.trust_ids;
     if (e)
         entry_free(e);
     else
@@ -311,6 +329,7 @@ static int get_locked(SSL_CTX **out, const ctx_key *key,
     *e = fresh_entry;
     SSL_CTX_up_ref(e->ctx);
     *out = e->ctx;
+    *trust = e->trust;
     return 0;
 }
 
@@ -325,11 +344,12 @@ static void system_paths(ctx_key *key)
     key->dir = dir ? dir : X509_get_default_cert_dir();
 }
 
-int pps__tls_ctx_get(SSL_CTX **out, const char *ca_file, const char *ca_path,
-                     int min_version)
+int pps__tls_ctx_get(SSL_CTX **out, unsigned long long *trust,
+                     const char *ca_file, const char *ca_path, int min_version)
 {
     ctx_key key = {ca_file, ca_path, 0, min_version};
     file_id file_sig, dir_sig;
+    unsigned long long id = 0;
     int err;
 
     *out = NULL;
@@ -343,8 +363,10 @@ int pps__tls_ctx_get(SSL_CTX **out, const char *ca_file, const char *ca_path,
     file_stat(&dir_sig, key.dir);
     if (pthread_mutex_lock(&cache.lock) != 0)
         return pps__error_set(PPS_ERROR, "cannot lock the TLS context cache");
-    err = get_locked(out, &key, &file_sig, &dir_sig);
+    err = get_locked(out, &id, &key, &file_sig, &dir_sig);
     pthread_mutex_unlock(&cache.lock);
+    if (trust)
+        *trust = id;
     return err;
 }
 
@@ -360,6 +382,7 @@ void pps__tls_ctx_cache_clear(void)
 void pps_tls_cache_clear(void)
 {
     pps__tls_ctx_cache_clear();
+    pps__tls_session_cache_clear();
 }
 
 void pps__tls_ctx_cache_stats(pps__tls_ctx_stats *out)

@@ -17,6 +17,14 @@
  *     before a single byte of the session is used.
  *   - opt-out: verify = 0 accepts any certificate and logs a warning on
  *     every connect, saying what verification would have found.
+ *   - resumption: a verified connection offers the session kept from an
+ *     earlier one with the same host, name, port, trust store and pin
+ *     (tls-session.c).  A resumed session brings the certificate and the
+ *     verification result of the full handshake it came from; before the
+ *     connection is used, check_resumed() checks that result, the name and
+ *     the dates again, and the pin is checked as after a full handshake.
+ *     A server that refuses the session makes a full handshake, verified
+ *     as ever.  Connections that verify nothing resume nothing.
  *
  * A peer that closes without close_notify is treated as end of stream
  * (SSL_OP_IGNORE_UNEXPECTED_EOF): many POP3 servers do so after QUIT, and
@@ -303,8 +311,8 @@ int pps__tls_setup(pps__tls *tls, const pps_tls_options *opts)
         goto fail;
     /* Loaded now (or shared), so that a bad store fails here, not at the
      * first connect. */
-    if ((err = pps__tls_ctx_get(&tls->ctx, tls->ca_file, tls->ca_path,
-                                min_version)) < 0)
+    if ((err = pps__tls_ctx_get(&tls->ctx, &tls->trust, tls->ca_file,
+                                tls->ca_path, min_version)) < 0)
         goto fail;
     ERR_clear_error();
     if ((tls->bio_method = bio_method_new()) == NULL) {
@@ -349,22 +357,35 @@ static int ip_literal(char *buf, size_t size, const char *name)
            inet_pton(AF_INET6, buf, bin) == 1;
 }
 
-/* Tell ssl which name (or address) to check and to send as SNI. */
-static int set_peer_name(SSL *ssl, const char *name)
+/* The address (an IP literal without its zone; *is_ip 1) or the name to
+ * check, in buf; 0 when it does not fit. */
+static int peer_name(char *buf, size_t size, const char *name, int *is_ip)
 {
-    char buf[PPS_SERVER_HOST_MAX + 1];
     size_t n;
 
-    if (ip_literal(buf, sizeof(buf), name))
-        return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), buf) == 1;
+    if ((*is_ip = ip_literal(buf, size, name)) != 0)
+        return 1;
     /* "mail.example.com." is fully qualified: the certificate and SNI
      * (RFC 6066 section 3) carry the name without the final dot. */
     n = strlen(name);
-    if (n > PPS_SERVER_HOST_MAX)
+    if (n >= size)
         return 0;
     memcpy(buf, name, n + 1);
     if (n > 1 && buf[n - 1] == '.')
         buf[n - 1] = '\0';
+    return 1;
+}
+
+/* Tell ssl which name (or address) to check and to send as SNI. */
+static int set_peer_name(SSL *ssl, const char *name)
+{
+    char buf[PPS_SERVER_HOST_MAX + 1];
+    int is_ip;
+
+    if (!peer_name(buf, sizeof(buf), name, &is_ip))
+        return 0;
+    if (is_ip)
+        return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), buf) == 1;
     return SSL_set_tlsext_host_name(ssl, buf) == 1 &&
            SSL_set1_host(ssl, buf) == 1;
 }
@@ -500,6 +521,45 @@ static int check_pin(SSL *ssl, const pps__tls *tls, const char *host,
     return 0;
 }
 
+/*
+ * A resumed session skips the server's certificate: what was verified
+ * comes with the session, which tls-session.c offers only under the same
+ * host, name, port and trust store, so the carried result is the one this
+ * connection's full handshake would have had.  Check again what is cheap to
+ * check, so that this does not rest on the key alone: the carried result,
+ * the name or address (as SSL_set1_host / set1_ip_asc would) and the
+ * certificate's dates (which may have run out since).
+ */
+static int check_resumed(SSL *ssl, const char *name, const char *host,
+                         unsigned int port)
+{
+    X509 *leaf = SSL_get0_peer_certificate(ssl);
+    long result = SSL_get_verify_result(ssl);
+    char buf[PPS_SERVER_HOST_MAX + 1];
+    int is_ip = 0;
+
+    if (result == X509_V_OK && leaf == NULL)
+        result = X509_V_ERR_UNSPECIFIED;
+    if (result == X509_V_OK && !peer_name(buf, sizeof(buf), name, &is_ip))
+        result = X509_V_ERR_HOSTNAME_MISMATCH;
+    if (result == X509_V_OK && is_ip && X509_check_ip_asc(leaf, buf, 0) != 1)
+        result = X509_V_ERR_IP_ADDRESS_MISMATCH;
+    if (result == X509_V_OK && !is_ip &&
+        X509_check_host(leaf, buf, 0, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS,
+                        NULL) != 1)
+        result = X509_V_ERR_HOSTNAME_MISMATCH;
+    /* X509_cmp_current_time: -1 at or before now, 1 after, 0 error. */
+    if (result == X509_V_OK &&
+        X509_cmp_current_time(X509_get0_notBefore(leaf)) != -1)
+        result = X509_V_ERR_CERT_NOT_YET_VALID;
+    if (result == X509_V_OK &&
+        X509_cmp_current_time(X509_get0_notAfter(leaf)) != 1)
+        result = X509_V_ERR_CERT_HAS_EXPIRED;
+    if (result != X509_V_OK)
+        return certificate_refused(ssl, result, host, port);
+    return 0;
+}
+
 static void warn_unverified(SSL *ssl, const pps__tls *tls, const char *host,
                             unsigned int port)
 {
@@ -550,10 +610,11 @@ static SSL *new_ssl(pps__tls *tls, int *fdp, const char *name)
  */
 static void refresh_context(pps__tls *tls)
 {
+    unsigned long long trust = 0;
     SSL_CTX *ctx = NULL;
 
-    if (pps__tls_ctx_get(&ctx, tls->ca_file, tls->ca_path, tls->min_version) <
-        0) {
+    if (pps__tls_ctx_get(&ctx, &trust, tls->ca_file, tls->ca_path,
+                         tls->min_version) < 0) {
         pps__log(PPS_LOG_WARN, tls->log_context,
                  "TLS: cannot load the trust store again (%s); using the "
                  "one loaded when this transport was made",
@@ -562,6 +623,26 @@ static void refresh_context(pps__tls *tls)
     }
     SSL_CTX_free(tls->ctx);
     tls->ctx = ctx;
+    tls->trust = trust;
+}
+
+/* Offer the session kept for this connection's key, when something is
+ * verified (the chain and name, or a pin): see tls-session.c. */
+static void offer_session(SSL *ssl, const pps__tls *tls, const char *name,
+                          const char *host, unsigned int port)
+{
+    pps__tls_session_key key = {host, name, port, tls->trust,
+                                tls->has_pin ? tls->pin : NULL};
+
+    if (tls->verify || tls->has_pin)
+        pps__tls_session_offer(ssl, &key);
+}
+
+/* Free ssl and what tls-session.c attached to it. */
+static void free_ssl(SSL *ssl)
+{
+    pps__tls_session_detach(ssl);
+    SSL_free(ssl);
 }
 
 int pps__tls_handshake(SSL **out, pps__tls *tls, int *fdp, const char *host,
@@ -576,6 +657,7 @@ int pps__tls_handshake(SSL **out, pps__tls *tls, int *fdp, const char *host,
     ERR_clear_error();
     if ((ssl = new_ssl(tls, fdp, name)) == NULL)
         return pps__tls_error(PPS_ENOMEM, "cannot set up a TLS session");
+    offer_session(ssl, tls, name, host, port);
     for (;;) {
         ERR_clear_error();
         errno = 0;
@@ -607,18 +689,24 @@ int pps__tls_handshake(SSL **out, pps__tls *tls, int *fdp, const char *host,
             goto fail;
     } else if (!tls->verify) {
         warn_unverified(ssl, tls, host, port);
+    } else if (SSL_session_reused(ssl) &&
+               (err = check_resumed(ssl, name, host, port)) < 0) {
+        goto fail;
     }
+    pps__tls_session_accept(ssl);
     pps__log(PPS_LOG_DEBUG, tls->log_context,
-             "%s (%s) with %s port %u, certificate %s", SSL_get_version(ssl),
+             "%s (%s) with %s port %u, certificate %s%s", SSL_get_version(ssl),
              SSL_get_cipher_name(ssl), host, port,
              tls->has_pin  ? "matches tls_fingerprint"
              : tls->verify ? "verified"
-                           : "NOT verified");
+                           : "NOT verified",
+             SSL_session_reused(ssl) ? " (session resumed)" : "");
     *out = ssl;
     return 0;
 
 fail:
-    SSL_free(ssl);
+    pps__tls_session_reject(ssl);
+    free_ssl(ssl);
     ERR_clear_error();
     return err;
 }
@@ -709,6 +797,6 @@ void pps__tls_close(SSL *ssl)
     /* One try at close_notify; a peer that is gone gets EPIPE quietly. */
     ERR_clear_error();
     (void)SSL_shutdown(ssl);
-    SSL_free(ssl);
+    free_ssl(ssl);
     ERR_clear_error();
 }

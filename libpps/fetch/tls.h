@@ -28,7 +28,8 @@
 #define PPS__FINGERPRINT_TEXT_MAX (PPS__FINGERPRINT_LEN * 3)
 
 typedef struct pps__tls {
-    SSL_CTX *ctx; /* our reference to the shared context */
+    SSL_CTX *ctx;             /* our reference to the shared context */
+    unsigned long long trust; /* its trust store's id (pps__tls_ctx_get) */
     BIO_METHOD *bio_method;
     char *ca_file;   /* owned copies, or NULL: the trust setting, to */
     char *ca_path;   /* look the context up again before a handshake */
@@ -105,12 +106,16 @@ int pps__tls_error(int code, const char *what);
  * ca_path both NULL: the system store) and lowest version: the cached one
  * when its files are unchanged and it is young enough, else a new one
  * (CA store loaded now).  Thread-safe.  Free *out with SSL_CTX_free.
+ * *trust (when not NULL) names the trust store's contents: it stays the
+ * same while the setting's files are unchanged (a context loaded again
+ * only because of its age keeps it), and no two settings or versions of
+ * their files share one; TLS sessions are keyed by it (tls-session.c).
  * Fails as pps__tls_setup does for an unreadable store (PPS_ECONFIG),
  * PPS_ETLS or PPS_ENOMEM; a cached context for the setting is then
  * dropped.
  */
-int pps__tls_ctx_get(SSL_CTX **out, const char *ca_file, const char *ca_path,
-                     int min_version);
+int pps__tls_ctx_get(SSL_CTX **out, unsigned long long *trust,
+                     const char *ca_file, const char *ca_path, int min_version);
 
 /* Drop every cached context (those in use live on until their last
  * reference goes).  For a host about to unload the library, and tests. */
@@ -127,5 +132,73 @@ void pps__tls_ctx_cache_stats(pps__tls_ctx_stats *out);
 
 /* For tests: the maximum age in ms (< 0: PPS__TLS_CTX_MAX_AGE_MS again). */
 void pps__tls_ctx_cache_set_max_age(long long ms);
+
+/* --- resumed sessions (tls-session.c) --------------------------------- */
+
+/* Servers with a session kept at once (one per key below); the least
+ * recently used goes when another is needed.  A session with its
+ * certificate chain is a few KiB (docs/tls.md). */
+#define PPS__TLS_SESSION_CACHE_MAX 256
+
+/* Longest time after a full handshake (the one that verified the
+ * certificate) that its sessions, and the sessions resumed from them, are
+ * offered: RFC 8446 section 4.6.1 asks to bound it. */
+#define PPS__TLS_SESSION_MAX_AGE_MS (60 * 60 * 1000LL)
+
+/* Everything that must match for a session to be offered: the checks a
+ * full handshake would make are then the ones the session passed. */
+typedef struct pps__tls_session_key {
+    const char *host; /* the host connected to */
+    const char *name; /* checked and sent as SNI (server_name) */
+    unsigned int port;
+    unsigned long long trust; /* the trust store (pps__tls_ctx_get) */
+    const unsigned char *pin; /* tls_fingerprint, or NULL */
+} pps__tls_session_key;
+
+/*
+ * Before the handshake of a verifying connection: attach to ssl what is
+ * needed to keep its sessions later, and offer the session kept for key
+ * (SSL_set_session) when there is one that is still usable.  Without
+ * memory, nothing is attached and nothing offered: the handshake is a full
+ * one.  Never fails.  Free what it attached with pps__tls_session_detach
+ * before SSL_free.
+ */
+void pps__tls_session_offer(SSL *ssl, const pps__tls_session_key *key);
+
+/* Every check passed (the handshake, the pin, the re-checks of a resumed
+ * session): sessions of this connection may be kept from now on, those
+ * that came during the handshake (TLS 1.2) at once. */
+void pps__tls_session_accept(SSL *ssl);
+
+/* The handshake or a check failed: forget the session kept for this
+ * connection's key, whether or not it was offered. */
+void pps__tls_session_reject(SSL *ssl);
+
+/* Free what pps__tls_session_offer attached (no-op when nothing). */
+void pps__tls_session_detach(SSL *ssl);
+
+/* The SSL_CTX_sess_set_new_cb of every shared context. */
+int pps__tls_session_new_cb(SSL *ssl, SSL_SESSION *session);
+
+/* Forget every kept session (pps_tls_cache_clear). */
+void pps__tls_session_cache_clear(void);
+
+/* For tests and the benchmark: what the cache holds and has done. */
+typedef struct pps__tls_session_stats {
+    size_t entries;        /* sessions kept now */
+    unsigned long stored;  /* sessions kept (a new one replaces the old) */
+    unsigned long offered; /* handshakes that offered one */
+    unsigned long resumed; /* accepted handshakes that resumed one */
+} pps__tls_session_stats;
+
+void pps__tls_session_cache_stats(pps__tls_session_stats *out);
+
+/* For tests: keep session under key as if a handshake that verified the
+ * certificate at auth_ms (pps__now_ms) had made it (up-refs session). */
+int pps__tls_session_put(const pps__tls_session_key *key, SSL_SESSION *session,
+                         long long auth_ms);
+
+/* For tests: the maximum age in ms (< 0: PPS__TLS_SESSION_MAX_AGE_MS). */
+void pps__tls_session_cache_set_max_age(long long ms);
 
 #endif /* PPS_FETCH_TLS_H */

@@ -2,7 +2,7 @@
  * bench-tls.c - time sequential TLS handshakes of the default transport
  * against an in-process server (not run by `meson test`; docs/tls.md).
  *
- *     build/tests/fetch/bench-tls [-n HANDSHAKES] [-t THREADS] [-s]
+ *     build/tests/fetch/bench-tls [-n HANDSHAKES] [-t THREADS] [-s] [-r]
  *
  * Each handshake is what one poll does: pps_transport_tcp_new() with the
  * profile's options, connect with implicit TLS to "localhost", read the
@@ -12,11 +12,21 @@
  * the test CA (as tests/bench/e2e.py's sysCA row does).  THREADS client
  * threads run HANDSHAKES each at once (as ppsd's max_parallel).
  *
+ * Without -r every handshake is a full one: sessions are kept but never
+ * offered (their maximum age is set to 0, tls-session.c), as before libpps
+ * resumed them.
+ * With -r they are kept, as the library does: after the first handshake
+ * (per thread, at worst) the server resumes the session.  The server keeps
+ * one context, so its tickets stay valid, as a reused Dovecot login
+ * process's do.
+ *
  * Prints wall time per handshake, the client threads' CPU per handshake
- * (RUSAGE_THREAD: the in-process server's share is not counted) and the
- * process's peak RSS.
+ * (RUSAGE_THREAD: the in-process server's share is not counted), how many
+ * handshakes resumed, the process's peak RSS and, with -r, the heap the
+ * kept sessions hold.
  */
 #define _GNU_SOURCE
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -37,6 +47,7 @@
 
 #include "pps/errors.h"
 #include "pps/transport.h"
+#include "fetch/tls.h"
 #include "pki.h"
 
 #define SYSTEM_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
@@ -48,6 +59,7 @@ static int listen_fd = -1;
 static unsigned int port;
 static int handshakes = 200;
 static const char *ca_file; /* NULL: the system store */
+static int resume;          /* -r: keep sessions between handshakes */
 
 static void *serve(void *unused)
 {
@@ -180,21 +192,26 @@ int main(int argc, char **argv)
     pthread_t server[8];
     client *clients;
     struct rusage ru;
+    pps__tls_session_stats st;
+    size_t heap;
     double t0, wall, cpu = 0, loads[3] = {0, 0, 0};
     long total;
 
-    while ((opt = getopt(argc, argv, "n:t:s")) != -1) {
+    while ((opt = getopt(argc, argv, "n:t:sr")) != -1) {
         if (opt == 'n')
             handshakes = (int)strtol(optarg, NULL, 10);
         else if (opt == 't')
             threads = (int)strtol(optarg, NULL, 10);
         else if (opt == 's')
             system_store = 1;
+        else if (opt == 'r')
+            resume = 1;
         else
             return 2;
     }
     if (handshakes < 1 || threads < 1 || threads > 64) {
-        fprintf(stderr, "usage: bench-tls [-n HANDSHAKES] [-t THREADS] [-s]\n");
+        fprintf(stderr,
+                "usage: bench-tls [-n HANDSHAKES] [-t THREADS] [-s] [-r]\n");
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -203,6 +220,8 @@ int main(int argc, char **argv)
     if (system_store && system_store_with_test_ca(bundle, sizeof(bundle)) < 0)
         return 1;
     ca_file = system_store ? NULL : pki.ca_file;
+    if (!resume)
+        pps__tls_session_cache_set_max_age(0);
     server_ctx = test_pki_server_ctx(&pki, pki.good);
     if (server_ctx == NULL || listen_loopback() < 0) {
         fprintf(stderr, "bench-tls: cannot set up the server\n");
@@ -225,13 +244,19 @@ int main(int argc, char **argv)
     getrusage(RUSAGE_SELF, &ru);
     getloadavg(loads, 3);
     total = (long)handshakes * threads;
-    printf("%s, %d thread(s) x %d handshakes: %.3f s wall, %.3f ms wall "
-           "per handshake, %.3f ms client CPU per handshake, peak RSS %ld "
-           "KiB, load %.2f %.2f %.2f%s\n",
-           system_store ? "system store" : "tls_ca_file", threads, handshakes,
-           wall, wall * 1000 / (double)total, cpu * 1000 / (double)total,
-           ru.ru_maxrss, loads[0], loads[1], loads[2],
-           failed ? " (FAILED)" : "");
+    pps__tls_session_cache_stats(&st);
+    heap = mallinfo2().uordblks;
+    pps__tls_session_cache_clear();
+    heap -= mallinfo2().uordblks;
+    printf("%s, %s, %d thread(s) x %d handshakes: %.3f s wall, %.3f ms "
+           "wall per handshake, %.3f ms client CPU per handshake, %lu "
+           "resumed, peak RSS %ld KiB, %zu session(s) kept holding %zu "
+           "bytes of heap, load %.2f %.2f %.2f%s\n",
+           system_store ? "system store" : "tls_ca_file",
+           resume ? "sessions kept (-r)" : "no session kept", threads,
+           handshakes, wall, wall * 1000 / (double)total,
+           cpu * 1000 / (double)total, st.resumed, ru.ru_maxrss, st.entries,
+           heap, loads[0], loads[1], loads[2], failed ? " (FAILED)" : "");
     if (bundle[0])
         unlink(bundle);
     test_pki_free(&pki);
