@@ -54,7 +54,7 @@
 
 #define PPS__POP3_DEFAULT_READ_TIMEOUT_MS    60000
 #define PPS__POP3_DEFAULT_SESSION_TIMEOUT_MS 3600000
-#define PPS__POP3_DEFAULT_WINDOW             16u
+#define PPS__POP3_DEFAULT_WINDOW             64u
 #define PPS__POP3_DEFAULT_MAX_LINE           998
 
 typedef enum pps__pop3_state {
