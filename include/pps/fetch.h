@@ -110,7 +110,7 @@ typedef struct pps_session_options {
      * 0: one hour; negative: none. */
     int session_timeout_ms;
     /* Commands in flight at once when the server offers PIPELINING:
-     * 0: 16; 1: never pipeline.  Without PIPELINING it is always 1.
+     * 0: 64; 1: never pipeline.  Without PIPELINING it is always 1.
      * At most PPS_SESSION_PIPELINE_MAX. */
     unsigned int pipeline_window;
     /* Message lines longer than this are passed on but flagged
