@@ -37,6 +37,7 @@
 
 #include "core/internal.h"
 #include "deliver/deliver-int.h"
+#include "deliver/writeback.h"
 
 /* The default of [delivery] path (docs/pps.conf.5). */
 #define MAILDIR_DEFAULT_PATH "/var/vmail/%d/%u/Maildir"
@@ -48,6 +49,10 @@
  * stream comes in pieces (a few lines, a TLS record), and one write per
  * piece made 7 writes of a 4 KB message. */
 #define MAILDIR_WRITE_BUF 16384
+
+/* Staged messages in one batch before the write-back thread starts
+ * (writeback.c): a short poll never starts one. */
+#define MAILDIR_WRITEBACK_AFTER 16
 
 /* One message written to tmp/, and what publishing it needs. */
 typedef struct md_msg {
@@ -74,6 +79,8 @@ typedef struct maildir {
     size_t wlen;
     md_msg *staged; /* staged messages, in staging order */
     size_t staged_count, staged_cap;
+    pps__writeback *writeback; /* during a long batch */
+    int no_writeback;          /* none could start: not tried again */
     char *copy_buf;
     /* The last folder whose tmp/, new/ and cur/ were seen to exist:
      * a poll into one Maildir checks them once, not per message.
@@ -546,10 +553,20 @@ static int maildir_stage(pps_deliverer_txn *txn, void *payload)
         md->staged_cap = cap;
     }
     /* Not synced now: the flush syncs the whole batch.  Writing it out
-     * starts now, so that those fsyncs find little left to do. */
-    pps__durable_start_writeback(&md->file);
-    if ((err = pps__durable_close(&md->file)) < 0)
-        return err;
+     * starts now, so that those fsyncs find little left to do: on the
+     * write-back thread in a long batch. */
+    if (!md->writeback && !md->no_writeback &&
+        md->staged_count + 1 >= MAILDIR_WRITEBACK_AFTER &&
+        pps__writeback_start(&md->writeback) < 0)
+        md->no_writeback = 1; /* then here, as in a short one */
+    if (md->writeback) {
+        pps__writeback_hand(md->writeback, md->file.fd);
+        md->file.fd = -1;
+    } else {
+        pps__durable_start_writeback(&md->file);
+        if ((err = pps__durable_close(&md->file)) < 0)
+            return err;
+    }
     stage_rcpts(m, txn);
     md->staged[md->staged_count++] = *m;
     memset(m, 0, sizeof(*m));
@@ -561,6 +578,8 @@ static void discard_staged(maildir *md)
 {
     size_t k;
 
+    pps__writeback_stop(md->writeback); /* every staged file closed */
+    md->writeback = NULL;
     for (k = 0; k < md->staged_count; k++)
         msg_clear(&md->staged[k]);
     md->staged_count = 0;
@@ -583,6 +602,8 @@ static int maildir_flush(pps_deliverer_txn *const *staged, size_t n,
                               "%zu to flush",
                               md->staged_count, n);
     }
+    pps__writeback_stop(md->writeback); /* every staged file closed */
+    md->writeback = NULL;
     err = publish(md, md->staged, staged, n);
     discard_staged(md);
     return err;
