@@ -147,7 +147,12 @@ def seed(messages, user=USER):
         for n in os.listdir(p):
             os.unlink(os.path.join(p, n))
     for f in os.listdir(d):  # Dovecot's uidlist/index: start fresh
-        if f.startswith("dovecot"):
+        # ... but keep dovecot-uidvalidity*: without it a seed in the same
+        # second as the last one got the same UIDVALIDITY, hence the same
+        # UIDLs for new messages, which every UIDL-keeping fetcher (the
+        # ledger of a profile polled before) rightly takes for messages it
+        # has delivered already (a server must never reuse a UIDL).
+        if f.startswith("dovecot") and not f.startswith("dovecot-uidvalidity"):
             p = os.path.join(d, f)
             shutil.rmtree(p) if os.path.isdir(p) else os.unlink(p)
     for i, m in enumerate(messages):
