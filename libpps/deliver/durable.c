@@ -4,9 +4,10 @@
  * Write under a temporary name that nobody else can take (O_EXCL and a
  * Maildir unique name), fsync the file, give it its final name with
  * renameat2(RENAME_NOREPLACE) on Linux, else link(2) (neither, unlike
- * rename, replaces a file that is there), and fsync the folder so the name itself survives a crash (OpenSMTPD
- * queue_fs and the Maildir spec do the same).  Writes and fsyncs go
- * through a small seam so tests can make them fail.
+ * rename, replaces a file that is there), and fsync the folder so the name
+ * itself survives a crash (OpenSMTPD queue_fs and the Maildir spec do the
+ * same).  Writes and fsyncs go through a small seam so tests can make them
+ * fail.
  */
 #define _GNU_SOURCE /* sync_file_range, renameat2 */
 #include <errno.h>
@@ -251,11 +252,10 @@ int pps__durable_name(const char *tmp_path, const char *final_path)
 #if defined(__linux__) && defined(RENAME_NOREPLACE)
     /* One call instead of link + unlink, and still never replacing a
      * name that exists.  Where the file system cannot (EINVAL), link. */
-    if (renameat2(AT_FDCWD, tmp_path, AT_FDCWD, final_path,
-                  RENAME_NOREPLACE) == 0)
+    if (renameat2(AT_FDCWD, tmp_path, AT_FDCWD, final_path, RENAME_NOREPLACE) ==
+        0)
         return 0;
-    if (errno != EINVAL && errno != ENOSYS && errno != EXDEV &&
-        errno != EPERM)
+    if (errno != EINVAL && errno != ENOSYS && errno != EXDEV && errno != EPERM)
         return io_error("cannot rename to", final_path, errno);
 #endif
     err = pps__durable_link_nosync(tmp_path, final_path);
