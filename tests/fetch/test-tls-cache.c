@@ -170,14 +170,6 @@ static pps_tls_options with_new_ca(ca_file *f, X509 *cert)
     return with_ca(f);
 }
 
-static void assert_message_has(const char *piece)
-{
-    const char *m = pps_error_last()->message;
-
-    if (strstr(m, piece) == NULL)
-        fail_msg("error \"%s\" lacks \"%s\"", m, piece);
-}
-
 static pps__tls_ctx_stats stats(void)
 {
     pps__tls_ctx_stats s;

@@ -208,14 +208,6 @@ static int poll_once(const pps_tls_options *o, const char *host,
             fail_msg("%s: %s", (host), pps_error_last()->message); \
     } while (0)
 
-static void assert_message_has(const char *piece)
-{
-    const char *m = pps_error_last()->message;
-
-    if (strstr(m, piece) == NULL)
-        fail_msg("error \"%s\" lacks \"%s\"", m, piece);
-}
-
 static pps__tls_session_stats stats(void)
 {
     pps__tls_session_stats s;

@@ -131,14 +131,6 @@ static pps_tls_options trusting_ca(void)
     return o;
 }
 
-static void assert_message_has(const char *piece)
-{
-    const char *m = pps_error_last()->message;
-
-    if (strstr(m, piece) == NULL)
-        fail_msg("error \"%s\" lacks \"%s\"", m, piece);
-}
-
 static void read_exactly(pps_transport *t, char *buf, size_t want)
 {
     size_t got = 0;

@@ -50,14 +50,6 @@ static pps_server_address address(const char *host, const char *port_var,
     return a;
 }
 
-static void assert_message_has(const char *piece)
-{
-    const char *m = pps_error_last()->message;
-
-    if (strstr(m, piece) == NULL)
-        fail_msg("error \"%s\" lacks \"%s\"", m, piece);
-}
-
 /* Read one CRLF line without reading past it (byte by byte is fine for a
  * test; the engine buffers). */
 static void read_line(pps_transport *t, char *buf, size_t size)

@@ -43,14 +43,6 @@ static pps_transport *new_transport(void)
     return t;
 }
 
-static void assert_message_has(const char *piece)
-{
-    const char *m = pps_error_last()->message;
-
-    if (strstr(m, piece) == NULL)
-        fail_msg("error \"%s\" lacks \"%s\"", m, piece);
-}
-
 /* --- options and arguments ---------------------------------------------- */
 
 static void test_options_init(void **state)

@@ -18,6 +18,8 @@
 #include <cmocka.h>
 #include <dirent.h>
 
+#include "pps/errors.h"
+
 /* A heap copy of exactly `len` bytes of `data`, no terminator added. */
 static inline char *pps_test_exact_copy(const void *data, size_t len)
 {
@@ -51,6 +53,15 @@ static inline void pps_test_no_fd_leak(void **state)
 {
     (void)state;
     assert_int_equal(pps_test_count_fds(), pps_test_fds_at_start);
+}
+
+/* The thread's last error detail (pps_error_last) holds `piece`. */
+static inline void assert_message_has(const char *piece)
+{
+    const char *m = pps_error_last()->message;
+
+    if (strstr(m, piece) == NULL)
+        fail_msg("error \"%s\" lacks \"%s\"", m, piece);
 }
 
 #endif /* PPS_TEST_H */
