@@ -345,8 +345,8 @@ PPS_API const char *pps_route_skip_name(pps_route_skip skip);
 
 /*
  * Write the trace header the deliverer prepends to each message, with
- * `eol` (e.g. "\r\n" or "\n"; NULL: "\r\n") between its lines and none
- * after the last (the caller ends the field before the message follows):
+ * `eol` (e.g. "\r\n" or "\n"; NULL: "\r\n") after each line, the last one
+ * included, so that the message can follow at once:
  *
  *     Received: from REMOTE_HOST
  *             by LOCAL_HOST (libpps profile "PROFILE") with POP3

@@ -201,9 +201,7 @@ static const char *envelope_sender(const poll_ctx *ctx, char *buf, size_t size)
 }
 
 /* The lines put before the message: our trace header, and the router's
- * warning when it fell back for a reason the user should see.  The trace
- * header comes without a line end after its last line: without one, the
- * message's first header line would run on in our Received field. */
+ * warning when it fell back for a reason the user should see. */
 static size_t prepend_lines(const poll_ctx *ctx, const pps_route_result *route,
                             char *buf, size_t size)
 {
@@ -212,13 +210,11 @@ static size_t prepend_lines(const poll_ctx *ctx, const pps_route_result *route,
     int n;
 
     if (ctx->set.trace_header) {
-        n = pps_route_trace_header(buf, size - 2, ctx->set.server.host,
+        n = pps_route_trace_header(buf, size, ctx->set.server.host,
                                    ctx->local_host, ctx->name, ctx->msg.uid,
                                    time(NULL), "\r\n");
-        if (n > 0) {
-            memcpy(buf + n, "\r\n", 2);
-            len = (size_t)n + 2;
-        }
+        if (n > 0)
+            len = (size_t)n;
     }
     if (warning) {
         n = pps__snprintf(buf + len, size - len, "%s\r\n", warning);

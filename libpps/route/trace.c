@@ -109,12 +109,12 @@ int pps_route_trace_header(char *buf, size_t size, const char *remote_host,
     if (id[0])
         n = pps__snprintf(buf, size,
                           "Received: from %s%s\tby %s %s with POP3%s\tid %s; "
-                          "%s",
-                          remote, eol, local, marker, eol, id, date);
+                          "%s%s",
+                          remote, eol, local, marker, eol, id, date, eol);
     else
         n = pps__snprintf(buf, size,
-                          "Received: from %s%s\tby %s %s with POP3;%s\t%s",
-                          remote, eol, local, marker, eol, date);
+                          "Received: from %s%s\tby %s %s with POP3;%s\t%s%s",
+                          remote, eol, local, marker, eol, date, eol);
     if (n < 0 || (size_t)n >= size) {
         buf[0] = '\0';
         return pps__error_set(

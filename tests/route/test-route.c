@@ -256,7 +256,7 @@ static void test_trace_header_format(void **state)
     assert_string_equal(buf, "Received: from pop.example.com\r\n"
                              "\tby mx.local.test (libpps profile \"office\") "
                              "with POP3\r\n"
-                             "\tid UID-1; Fri, 27 Nov 2026 03:05:28 +0000");
+                             "\tid UID-1; Fri, 27 Nov 2026 03:05:28 +0000\r\n");
     assert_int_equal(n, (int)strlen(buf));
 
     /* hostile names are defused; LF line ends on request */
@@ -267,12 +267,12 @@ static void test_trace_header_format(void **state)
                         "Received: from evil??X-Injected:?1\n"
                         "\tby localhost (libpps profile \"a\\\"b\\\\c?d\") "
                         "with POP3\n"
-                        "\tid u?i?d; Thu, 1 Jan 1970 00:00:00 +0000");
+                        "\tid u?i?d; Thu, 1 Jan 1970 00:00:00 +0000\n");
 
     /* no UID */
     pps_route_trace_header(buf, sizeof(buf), "p", "h", "o", NULL, 0, "\n");
     assert_string_equal(buf, "Received: from p\n\tby h (libpps profile \"o\") "
-                             "with POP3;\n\tThu, 1 Jan 1970 00:00:00 +0000");
+                             "with POP3;\n\tThu, 1 Jan 1970 00:00:00 +0000\n");
 
     assert_int_equal(
         pps_route_trace_header(buf, 20, "p", "h", "o", "u", 0, NULL),
@@ -303,7 +303,7 @@ static void loop_after(const char *profile, unsigned int passes,
         pps_route_trace_header(hdr, sizeof(hdr), "pop.remote.test",
                                "mx.local.test", profile, "42",
                                (time_t)1795748728 + i, "\r\n");
-        n += (size_t)snprintf(msg + n, sizeof(msg) - n, "%s\r\n", hdr);
+        n += (size_t)snprintf(msg + n, sizeof(msg) - n, "%s", hdr);
     }
     snprintf(msg + n, sizeof(msg) - n, "To: alice@local.test\r\n\r\n");
     res = route_text(&pol, msg);
