@@ -1,6 +1,7 @@
 /*
  * alloc.c - the library's allocator, with a failure switch for the tests.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +39,22 @@ void *pps__calloc(size_t count, size_t size)
 void *pps__realloc(void *ptr, size_t size)
 {
     return allocation_allowed() ? realloc(ptr, size ? size : 1) : NULL;
+}
+
+void *pps__grow(void *items, size_t count, size_t *cap, size_t item_size,
+                size_t first)
+{
+    size_t n;
+    void *grown;
+
+    if (count < *cap)
+        return items;
+    n = *cap ? 2 * *cap : first;
+    if (n < *cap || n > SIZE_MAX / item_size)
+        return NULL;
+    if ((grown = pps__realloc(items, n * item_size)))
+        *cap = n;
+    return grown;
 }
 
 char *pps__strndup(const char *s, size_t n)

@@ -67,6 +67,12 @@ void pps__vlog(pps_log_level level, const char *profile, const char *fmt,
 void *pps__malloc(size_t size);
 void *pps__calloc(size_t count, size_t size);
 void *pps__realloc(void *ptr, size_t size);
+/* Room for one more item in a growing array of `count` items (*cap
+ * allocated, each item_size bytes): the array itself when there is room,
+ * else the array grown to twice *cap (`first` when empty) and *cap
+ * updated, or NULL with the array and *cap unchanged. */
+void *pps__grow(void *items, size_t count, size_t *cap, size_t item_size,
+                size_t first);
 char *pps__strdup(const char *s);
 char *pps__strndup(const char *s, size_t n);
 void pps__free(void *ptr);

@@ -443,19 +443,26 @@ int pps_deliver_new(pps_deliver **out, const pps_deliver_options *opts)
 
 static void staged_free(pps_deliver *d);
 
+/* Every recipient of t still STAGED fails temporarily: not delivered. */
+static void fail_still_staged(pps_deliverer_txn *t, int code, const char *text)
+{
+    size_t i;
+
+    for (i = 0; i < t->count; i++)
+        if (t->status[i].outcome == PPS_DELIVER_STAGED)
+            pps_deliverer_txn_set(t, i, PPS_DELIVER_TEMPFAIL, code, 0, text,
+                                  strlen(text));
+}
+
 void pps_deliver_discard_staged(pps_deliver *d)
 {
-    size_t k, i;
+    size_t k;
 
     if (!d || d->staged_count == 0)
         return;
     d->builtin->discard(d->payload);
     for (k = 0; k < d->staged_count; k++)
-        for (i = 0; i < d->staged[k]->count; i++)
-            if (d->staged[k]->status[i].outcome == PPS_DELIVER_STAGED)
-                pps_deliverer_txn_set(d->staged[k], i, PPS_DELIVER_TEMPFAIL,
-                                      PPS_EABORTED, 0, "staged, then discarded",
-                                      22);
+        fail_still_staged(d->staged[k], PPS_EABORTED, "staged, then discarded");
     staged_free(d);
 }
 
@@ -493,14 +500,21 @@ static int txn_fail(pps_deliver *d, int err)
     return txn_summary(d->txn);
 }
 
-static int any_pending(const pps_deliverer_txn *t)
+/* The number of recipients of t with `outcome`. */
+static size_t count_outcome(const pps_deliverer_txn *t,
+                            pps_deliver_outcome outcome)
 {
-    size_t i;
+    size_t i, n = 0;
 
     for (i = 0; i < t->count; i++)
-        if (t->status[i].outcome == PPS_DELIVER_PENDING)
-            return 1;
-    return 0;
+        if (t->status[i].outcome == outcome)
+            n++;
+    return n;
+}
+
+static int any_pending(const pps_deliverer_txn *t)
+{
+    return count_outcome(t, PPS_DELIVER_PENDING) > 0;
 }
 
 /* Convert and pass on; no state checks. */
@@ -602,18 +616,6 @@ int pps_deliver_write(pps_deliver *d, const void *data, size_t len)
     return 0;
 }
 
-/* Count a message when at least one recipient has it. */
-static void count_delivered(pps_deliver *d, const pps_deliverer_txn *t)
-{
-    size_t i;
-
-    for (i = 0; i < t->count; i++)
-        if (t->status[i].outcome == PPS_DELIVER_DELIVERED) {
-            d->messages++;
-            return;
-        }
-}
-
 /* The end of the message's stream: the converter's held bytes. */
 static int finish_stream(pps_deliver *d)
 {
@@ -637,7 +639,8 @@ static int end_txn(pps_deliver *d, int (*end)(pps_deliverer_txn *, void *))
     pps__txn_set_undecided(d->txn, PPS_DELIVER_TEMPFAIL, PPS_ETEMP, 0,
                            "the deliverer did not report this recipient");
     d->txn->state = TXN_DONE;
-    count_delivered(d, d->txn);
+    if (count_outcome(d->txn, PPS_DELIVER_DELIVERED) > 0)
+        d->messages++; /* a message counts when anyone has it */
     return txn_summary(d->txn);
 }
 
@@ -662,18 +665,9 @@ size_t pps_deliver_staged_count(const pps_deliver *d)
     return d ? d->staged_count : 0;
 }
 
-static int any_staged(const pps_deliverer_txn *t)
-{
-    size_t i;
-
-    for (i = 0; i < t->count; i++)
-        if (t->status[i].outcome == PPS_DELIVER_STAGED)
-            return 1;
-    return 0;
-}
-
 int pps_deliver_commit_staged(pps_deliver *d)
 {
+    pps_deliverer_txn **grown;
     int err;
 
     if (!d || d->txn->state != TXN_OPEN)
@@ -682,17 +676,13 @@ int pps_deliver_commit_staged(pps_deliver *d)
     if (!d->builtin)
         return pps_deliver_commit(d);
     /* Room on the list first: a staged message must never go untracked. */
-    if (d->staged_count == d->staged_cap) {
-        size_t cap = d->staged_cap ? 2 * d->staged_cap : 16;
-        pps_deliverer_txn **grown =
-            pps__realloc(d->staged, cap * sizeof(*grown));
-        if (!grown)
-            return txn_fail(d, pps__error_oom());
-        d->staged = grown;
-        d->staged_cap = cap;
-    }
+    grown = pps__grow(d->staged, d->staged_count, &d->staged_cap,
+                      sizeof(*grown), 16);
+    if (!grown)
+        return txn_fail(d, pps__error_oom());
+    d->staged = grown;
     err = end_txn(d, d->builtin->stage);
-    if (any_staged(d->txn)) {
+    if (count_outcome(d->txn, PPS_DELIVER_STAGED) > 0) {
         d->txn->staged = 1;
         d->staged[d->staged_count++] = d->txn;
     }
@@ -714,18 +704,6 @@ static void staged_free(pps_deliver *d)
         }
     }
     d->staged_count = 0;
-}
-
-/* The number of recipients of t with `outcome`. */
-static size_t count_outcome(const pps_deliverer_txn *t,
-                            pps_deliver_outcome outcome)
-{
-    size_t i, n = 0;
-
-    for (i = 0; i < t->count; i++)
-        if (t->status[i].outcome == outcome)
-            n++;
-    return n;
 }
 
 int pps_deliver_flush(pps_deliver *d, pps_deliver_flushed_fn cb, void *payload)
@@ -750,14 +728,12 @@ int pps_deliver_flush(pps_deliver *d, pps_deliver_flushed_fn cb, void *payload)
                           : "the deliverer did not report this recipient");
     for (k = 0; k < n; k++) {
         pps_deliverer_txn *t = d->staged[k];
-        size_t i;
-        for (i = 0; i < t->count; i++) /* left staged: not delivered */
-            if (t->status[i].outcome == PPS_DELIVER_STAGED)
-                pps_deliverer_txn_set(t, i, PPS_DELIVER_TEMPFAIL,
-                                      err < 0 ? err : PPS_ETEMP, 0, text,
-                                      strlen(text));
-        delivered += count_outcome(t, PPS_DELIVER_DELIVERED);
-        count_delivered(d, t);
+        size_t n_delivered;
+        fail_still_staged(t, err < 0 ? err : PPS_ETEMP, text);
+        n_delivered = count_outcome(t, PPS_DELIVER_DELIVERED);
+        delivered += n_delivered;
+        if (n_delivered > 0)
+            d->messages++;
     }
     for (k = 0; cb && k < n; k++)
         cb(k, d->staged[k]->status, d->staged[k]->count, payload);

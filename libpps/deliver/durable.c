@@ -148,19 +148,29 @@ int pps__durable_sync(pps__durable *f)
     return 0;
 }
 
-int pps__durable_sync_dir(const char *dir)
+/* fsync what `path` names, opened with `flags`; `kind` ("" or "folder ")
+ * goes into the detail of a failure. */
+static int sync_named(const char *path, int flags, const char *kind)
 {
     int fd, e = 0;
 
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    fd = open(path, O_RDONLY | O_CLOEXEC | flags);
     if (fd < 0)
-        return io_error("cannot open folder", dir, errno);
+        return pps__error_set(PPS_EIO, "cannot open %s%s: %s", kind, path,
+                              strerror(errno));
     if (io->fsync(fd) != 0)
         e = errno ? errno : EIO;
-    close(fd);
+    if (close(fd) != 0 && !e)
+        e = errno;
     if (e)
-        return io_error("cannot sync folder", dir, e);
+        return pps__error_set(PPS_EIO, "cannot sync %s%s: %s", kind, path,
+                              strerror(e));
     return 0;
+}
+
+int pps__durable_sync_dir(const char *dir)
+{
+    return sync_named(dir, O_DIRECTORY, "folder ");
 }
 
 int pps__durable_sync_parent(const char *path)
@@ -194,18 +204,7 @@ int pps__durable_close(pps__durable *f)
 
 int pps__durable_sync_path(const char *path)
 {
-    int fd, e = 0;
-
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
-        return io_error("cannot open", path, errno);
-    if (io->fsync(fd) != 0)
-        e = errno ? errno : EIO;
-    if (close(fd) != 0 && !e)
-        e = errno;
-    if (e)
-        return io_error("cannot sync", path, e);
-    return 0;
+    return sync_named(path, O_NOFOLLOW, "");
 }
 
 void pps__durable_start_writeback(const pps__durable *f)

@@ -77,10 +77,11 @@ int pps__durable_sync_parent(const char *path);
 /* fsync the folder `dir` itself. */
 int pps__durable_sync_dir(const char *dir);
 
-/* The synced file at tmp_path gets `final_path` as its name: link(2)
- * and the tmp/ name removed, else rename(2); no fsync of the folder (the
- * caller does that, once for many names).  On success tmp_path is gone.
- * Errors as pps__durable_publish. */
+/* The synced file at tmp_path gets `final_path` as its name, never
+ * replacing one that exists: renameat2(RENAME_NOREPLACE) on Linux, else
+ * link(2) and the tmp/ name removed, else (no hard links) rename(2); no
+ * fsync of the folder (the caller does that, once for many names).  On
+ * success tmp_path is gone.  Errors as pps__durable_publish. */
 int pps__durable_name(const char *tmp_path, const char *final_path);
 
 /* link(2) alone, without the folder's fsync: for group commit, where the

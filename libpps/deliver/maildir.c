@@ -73,6 +73,7 @@ typedef struct md_name {
 
 typedef struct maildir {
     char *tmpl;
+    int as_root;       /* files and folders take their user's owner */
     md_msg cur;        /* the open transaction */
     pps__durable file; /* its file, open while it is written */
     char *wbuf;        /* its bytes not written yet: wlen of them */
@@ -90,11 +91,6 @@ typedef struct maildir {
     int publish_err;
     char publish_text[PPS_DELIVER_TEXT_MAX];
 } maildir;
-
-static int running_as_root(void)
-{
-    return geteuid() == 0;
-}
 
 /* Remove m's file from tmp/ (a name that was never published: nobody
  * is to see it) and forget the path.  Nothing when it is gone already. */
@@ -123,13 +119,14 @@ static void msg_clear(md_msg *m)
 }
 
 /* Make tmp/, new/ or cur/ when missing. */
-static int ensure_sub(const char *dir, const char *sub, const struct stat *st)
+static int ensure_sub(const maildir *md, const char *dir, const char *sub,
+                      const struct stat *st)
 {
     char path[PPS__PATH_MAX];
 
     pps__snprintf(path, sizeof(path), "%s/%s", dir, sub);
     if (mkdir(path, 0700) == 0) {
-        if (running_as_root() && chown(path, st->st_uid, st->st_gid) != 0)
+        if (md->as_root && chown(path, st->st_uid, st->st_gid) != 0)
             return pps__error_set(PPS_EIO, "cannot give %s to its owner: %s",
                                   path, strerror(errno));
         return 0;
@@ -145,9 +142,9 @@ static int ensure_subs(maildir *md, const char *dir, const struct stat *st)
 
     if (strcmp(md->checked, dir) == 0)
         return 0;
-    if ((err = ensure_sub(dir, "tmp", st)) < 0 ||
-        (err = ensure_sub(dir, "new", st)) < 0 ||
-        (err = ensure_sub(dir, "cur", st)) < 0)
+    if ((err = ensure_sub(md, dir, "tmp", st)) < 0 ||
+        (err = ensure_sub(md, dir, "new", st)) < 0 ||
+        (err = ensure_sub(md, dir, "cur", st)) < 0)
         return err;
     pps__snprintf(md->checked, sizeof(md->checked), "%s", dir);
     return 0;
@@ -254,7 +251,7 @@ static int maildir_begin(pps_deliverer_txn *txn, void *payload)
         return err;
     if (!(m->tmp_path = pps__strdup(path)))
         return pps__error_oom();
-    if (running_as_root() &&
+    if (md->as_root &&
         (m->st[m->primary].st_uid != 0 || m->st[m->primary].st_gid != 0) &&
         fchown(md->file.fd, m->st[m->primary].st_uid,
                m->st[m->primary].st_gid) != 0)
@@ -361,8 +358,7 @@ static int copy_to(maildir *md, md_msg *m, size_t i, const char *final_path)
                               strerror(errno));
     if ((err = pps__durable_create(&out, tmp, 0600)) < 0)
         goto done;
-    if (running_as_root() &&
-        fchown(out.fd, m->st[i].st_uid, m->st[i].st_gid) != 0) {
+    if (md->as_root && fchown(out.fd, m->st[i].st_uid, m->st[i].st_gid) != 0) {
         err = pps__error_set(PPS_EIO, "cannot give %s to its owner: %s", tmp,
                              strerror(errno));
         goto done;
@@ -413,7 +409,7 @@ static int name_rcpt(maildir *md, md_msg *m, pps_deliverer_txn *txn, size_t i,
          * of the same owner. */
         err = PPS_EUNSUPPORTED;
         if (p->st_dev == s->st_dev &&
-            (!running_as_root() ||
+            (!md->as_root ||
              (p->st_uid == s->st_uid && p->st_gid == s->st_gid)))
             err = pps__durable_link_nosync(m->tmp_path, final_path);
         if (err == PPS_EUNSUPPORTED)
@@ -537,21 +533,17 @@ static int maildir_commit(pps_deliverer_txn *txn, void *payload)
 static int maildir_stage(pps_deliverer_txn *txn, void *payload)
 {
     maildir *md = payload;
-    md_msg *m = &md->cur;
+    md_msg *m = &md->cur, *grown;
     int err;
 
     if (m->primary == m->count)
         return 0;
     if ((err = write_out(md)) < 0)
         return err;
-    if (md->staged_count == md->staged_cap) {
-        size_t cap = md->staged_cap ? 2 * md->staged_cap : 16;
-        md_msg *grown = pps__realloc(md->staged, cap * sizeof(*grown));
-        if (!grown)
-            return pps__error_oom();
-        md->staged = grown;
-        md->staged_cap = cap;
-    }
+    if (!(grown = pps__grow(md->staged, md->staged_count, &md->staged_cap,
+                            sizeof(*grown), 16)))
+        return pps__error_oom();
+    md->staged = grown;
     /* Not synced now: the flush syncs the whole batch.  Writing it out
      * starts now, so that those fsyncs find little left to do: on the
      * write-back thread in a long batch. */
@@ -767,6 +759,7 @@ static int maildir_open(void **payload, const pps_deliver_options *o)
         return err == PPS_ETOOBIG ? PPS_ECONFIG : err;
     if (!(m = pps__calloc(1, sizeof(*m))))
         return pps__error_oom();
+    m->as_root = geteuid() == 0; /* once, not per message */
     pps__durable_init(&m->file);
     if (!(m->tmpl = pps__strdup(path))) {
         pps__free(m);

@@ -135,12 +135,20 @@ static entry *find(const owned_key *key)
     return NULL;
 }
 
+/* Empty slot e: its session and key freed. */
+static void entry_free(entry *e)
+{
+    SSL_SESSION_free(e->session);
+    key_free(&e->key);
+    memset(e, 0, sizeof(*e));
+}
+
+/* Drop entry e from the table (the last one moves into its place). */
 static void entry_remove(entry *e)
 {
     entry *last = &cache.entries[cache.count - 1];
 
-    SSL_SESSION_free(e->session);
-    key_free(&e->key);
+    entry_free(e);
     if (e != last) {
         *e = *last;
         memset(last, 0, sizeof(*last));
@@ -160,9 +168,7 @@ static entry *free_slot(void)
     for (i = 1; i < cache.count; i++)
         if (cache.entries[i].used < lru->used)
             lru = &cache.entries[i];
-    SSL_SESSION_free(lru->session);
-    key_free(&lru->key);
-    memset(lru, 0, sizeof(*lru));
+    entry_free(lru);
     return lru;
 }
 

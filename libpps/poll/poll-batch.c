@@ -27,16 +27,12 @@
 
 int pps__poll_staged_reserve(poll_ctx *ctx)
 {
-    poll_staged *grown;
-    size_t cap;
+    poll_staged *grown = pps__grow(ctx->staged, ctx->staged_count,
+                                   &ctx->staged_cap, sizeof(*grown), 16);
 
-    if (ctx->staged_count < ctx->staged_cap)
-        return 0;
-    cap = ctx->staged_cap ? 2 * ctx->staged_cap : 16;
-    if (!(grown = pps__realloc(ctx->staged, cap * sizeof(*grown))))
+    if (!grown)
         return pps__error_oom();
     ctx->staged = grown;
-    ctx->staged_cap = cap;
     return 0;
 }
 

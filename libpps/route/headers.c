@@ -168,14 +168,10 @@ static int open_field(pps_header_reader *r, size_t line, size_t colon,
         if (c <= 0x20 || c >= 0x7f) /* RFC 5322 2.2 ftext: "From x 03:05" */
             return 0;
     }
-    if (r->field_count == r->field_cap) {
-        size_t n = r->field_cap ? r->field_cap * 2 : 32;
-        field *p = pps__realloc(r->fields, n * sizeof(*p));
-        if (!p)
-            return pps__error_oom();
-        r->fields = p;
-        r->field_cap = n;
-    }
+    if (!(f = pps__grow(r->fields, r->field_count, &r->field_cap, sizeof(*f),
+                        32)))
+        return pps__error_oom();
+    r->fields = f;
     f = &r->fields[r->field_count++];
     f->name_off = line;
     f->name_len = name_end - line;

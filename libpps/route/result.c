@@ -121,14 +121,10 @@ int pps__route_add(pps_route_result *res, const char *recipient,
     route_entry *e;
     char *p;
 
-    if (res->entry_count == res->entry_cap) {
-        size_t n = res->entry_cap ? res->entry_cap * 2 : 8;
-        route_entry *grown = pps__realloc(res->entries, n * sizeof(*grown));
-        if (!grown)
-            return pps__error_oom();
-        res->entries = grown;
-        res->entry_cap = n;
-    }
+    if (!(e = pps__grow(res->entries, res->entry_count, &res->entry_cap,
+                        sizeof(*e), 8)))
+        return pps__error_oom();
+    res->entries = e;
     if (!address)
         address_len = 0;
     if (!header)
