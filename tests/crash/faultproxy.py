@@ -127,12 +127,12 @@ class _Conn:
             lim = fault.limit(hist + data, self.is_armed(direction, data))
             if lim is not None and lim <= len(hist) + len(data):
                 keep = max(0, lim - len(hist))
+                hist += data[:keep]  # before the peer can answer: see below
                 try:
                     if keep:
                         sock.sendall(data[:keep])
                 except OSError:
                     pass
-                hist += data[:keep]
                 fault.hit = True
                 self.proxy._record(direction, bytes(data[:keep]))
                 if fault.action == "cut":
@@ -142,12 +142,15 @@ class _Conn:
                     self.stalled[direction] = True
                     self.proxy._note("stall", direction, len(hist))
                 return False
+        # Counted as sent before it is sent: the server may answer a
+        # command before sendall returns here, and is_armed() in the other
+        # direction must already see the command (armed_by).
+        hist += data
         try:
             sock.sendall(data)
         except OSError:
             self.close()
             return False
-        hist += data
         self.proxy._record(direction, bytes(data))
         return True
 
