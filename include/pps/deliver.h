@@ -243,8 +243,13 @@ PPS_API int pps_deliver_commit(pps_deliver *d);
  * before the flush has reported it.  maildir stages (the files wait in
  * tmp/, their write-back started; the flush fsyncs each, which then
  * share one journal commit, links each into new/ and fsyncs each new/
- * folder once).  Every other deliverer commits as usual and never
- * reports STAGED (pps_deliver_can_stage says which).
+ * folder once).  A long maildir batch uses helper threads of its own:
+ * one that starts each staged file's write-back, from the 16th message
+ * until the flush, discard or free, and during the flush up to 7 more
+ * that share the fsyncs.  They block every signal, call nothing of the
+ * caller's, and are gone when the call that ends them returns.  Every
+ * other deliverer commits as usual and never reports STAGED
+ * (pps_deliver_can_stage says which).
  * pps_deliver_free discards what was staged and not flushed.
  */
 

@@ -148,24 +148,37 @@ int pps__durable_sync(pps__durable *f)
     return 0;
 }
 
-/* fsync what `path` names, opened with `flags`; `kind` ("" or "folder ")
- * goes into the detail of a failure. */
-static int sync_named(const char *path, int flags, const char *kind)
+/* fsync what `path` names, opened with `flags`: 0, or the errno of the
+ * open (negated) or of the fsync or close.  Sets no libpps error, so any
+ * thread may call it (pps__durable_sync_many). */
+static int sync_named_errno(const char *path, int flags)
 {
     int fd, e = 0;
 
     fd = open(path, O_RDONLY | O_CLOEXEC | flags);
     if (fd < 0)
-        return pps__error_set(PPS_EIO, "cannot open %s%s: %s", kind, path,
-                              strerror(errno));
+        return errno ? -errno : -EIO;
     if (io->fsync(fd) != 0)
         e = errno ? errno : EIO;
     if (close(fd) != 0 && !e)
         e = errno;
-    if (e)
-        return pps__error_set(PPS_EIO, "cannot sync %s%s: %s", kind, path,
-                              strerror(e));
-    return 0;
+    return e;
+}
+
+/* The libpps error for sync_named_errno's result e (not 0) on `path`;
+ * `kind` ("" or "folder ") goes into the detail. */
+static int sync_failed(const char *path, int e, const char *kind)
+{
+    return pps__error_set(PPS_EIO, "cannot %s %s%s: %s",
+                          e < 0 ? "open" : "sync", kind, path,
+                          strerror(e < 0 ? -e : e));
+}
+
+static int sync_named(const char *path, int flags, const char *kind)
+{
+    int e = sync_named_errno(path, flags);
+
+    return e ? sync_failed(path, e, kind) : 0;
 }
 
 int pps__durable_sync_dir(const char *dir)
@@ -202,9 +215,14 @@ int pps__durable_close(pps__durable *f)
     return 0;
 }
 
-int pps__durable_sync_path(const char *path)
+int pps__durable_fsync_path(const char *path)
 {
-    return sync_named(path, O_NOFOLLOW, "");
+    return sync_named_errno(path, O_NOFOLLOW);
+}
+
+int pps__durable_sync_path_failed(const char *path, int e)
+{
+    return sync_failed(path, e, "");
 }
 
 void pps__durable_start_writeback(const pps__durable *f)

@@ -101,7 +101,21 @@ void pps__durable_start_writeback(const pps__durable *f);
  * when close reports an error. */
 int pps__durable_close(pps__durable *f);
 
-/* fsync the closed file at `path`. */
-int pps__durable_sync_path(const char *path);
+/* fsync the closed file at `path` (not following a symbolic link): 0,
+ * or the errno of its fsync or close, or the negated errno of opening
+ * it.  Sets no libpps error, so that any thread may call it; the test
+ * seam's fsync (pps__deliver_io_set) is then called from that thread. */
+int pps__durable_fsync_path(const char *path);
+
+/* Set the libpps error for pps__durable_fsync_path's result e (not 0)
+ * on `path` ("cannot sync PATH: ..." or "cannot open PATH: ...");
+ * returns PPS_EIO. */
+int pps__durable_sync_path_failed(const char *path, int e);
+
+/* Group commit's step 1 for a batch: pps__durable_fsync_path for each of
+ * paths[0..n), errs[i] its result.  A long batch is synced by a few
+ * threads at once (sync-many.c says why); a short one, or one where no
+ * thread could start, by the caller alone.  Returns when all are done. */
+void pps__durable_sync_many(const char *const *paths, size_t n, int *errs);
 
 #endif /* PPS_DELIVER_DURABLE_H */

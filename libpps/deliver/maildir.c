@@ -15,8 +15,9 @@
  * A single commit runs the three steps for one message.  Group commit
  * (stage, then flush; deliver.h) runs them once for a batch: each staged
  * file's write-back is started when it is staged, so the batch's fsyncs
- * find their data on disk and share a journal commit, and each new/
- * folder is fsync'd once, not once per message.  Until its flush, a
+ * find their data on disk and share a journal commit (several threads
+ * make those fsyncs at once: sync-many.c), and each new/ folder is
+ * fsync'd once, not once per message.  Until its flush, a
  * staged message is only a file in tmp/, which no reader looks at.
  *
  * When the caller gives delivery tags, each recipient's name in new/
@@ -301,21 +302,45 @@ static void fail_msg(maildir *md, md_msg *m, pps_deliverer_txn *txn)
     drop_tmp(m);
 }
 
-/* Step 1: the data of msgs[0..n), before any of them gets a name. */
+/* Whether step 1 still has to sync m's file. */
+static int needs_sync(const md_msg *m)
+{
+    /* Not when done, with nothing to publish, or failed already. */
+    return !m->synced && m->primary < m->count && m->tmp_path;
+}
+
+/* Step 1: the data of msgs[0..n), before any of them gets a name.  The
+ * fsyncs of a long batch run several at once (sync-many.c); without
+ * memory for that, one by one here. */
 static void sync_data(maildir *md, md_msg *msgs, pps_deliverer_txn *const *txns,
                       size_t n)
 {
-    size_t k;
+    const char **paths = pps__calloc(n ? n : 1, sizeof(*paths));
+    int *errs = pps__calloc(n ? n : 1, sizeof(*errs));
+    int batched = paths && errs;
+    size_t k, count = 0;
 
-    for (k = 0; k < n; k++) {
+    for (k = 0; batched && k < n; k++)
+        if (needs_sync(&msgs[k]))
+            paths[count++] = msgs[k].tmp_path;
+    if (batched)
+        pps__durable_sync_many(paths, count, errs);
+    for (k = 0, count = 0; k < n; k++) {
         md_msg *m = &msgs[k];
-        if (m->synced || m->primary == m->count || !m->tmp_path)
-            continue; /* done, nothing to publish, or failed already */
-        if (pps__durable_sync_path(m->tmp_path) < 0)
+        int e;
+
+        if (!needs_sync(m))
+            continue;
+        e = batched ? errs[count++] : pps__durable_fsync_path(m->tmp_path);
+        if (e) {
+            pps__durable_sync_path_failed(m->tmp_path, e);
             fail_msg(md, m, txns[k]);
-        else
+        } else {
             m->synced = 1;
+        }
     }
+    pps__free(paths);
+    pps__free(errs);
 }
 
 /* Remember `path` (taken over) as a new name of recipient i of txn. */

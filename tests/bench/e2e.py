@@ -345,6 +345,11 @@ def report(title, n, results, floor_runs):
         ratio = (base[0] / wall) if base else float("nan")
         print("%-10s %8.2f %8.2f %9d %9.0f %7.2fx" %
               (name, wall, cpu, rss, n / wall if wall else 0, ratio), flush=True)
+    # Every run's wall time, in run order: the median hides the spread.
+    for name, rr in rows:
+        if rr:
+            print("%-10s runs: %s" %
+                  (name, " ".join("%.2f" % r[0] for r in rr)))
     return med
 
 

@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -200,12 +201,14 @@ static void test_discard_and_free_end_the_thread(void **state)
     assert_int_equal(files_in("tmp"), 0);
 }
 
-/* The flush's fsync number fail_at (1 = the first file) fails. */
-static int fsync_calls, fail_at;
+/* The flush's fsync number fail_at (1 = the first file) fails.  Atomic:
+ * a long batch's fsyncs run on several threads (sync-many.c). */
+static atomic_int fsync_calls;
+static int fail_at;
 
 static int failing_fsync(int fd)
 {
-    if (++fsync_calls == fail_at) {
+    if (atomic_fetch_add(&fsync_calls, 1) + 1 == fail_at) {
         errno = EIO;
         return -1;
     }
@@ -222,7 +225,7 @@ static void test_failed_fsync_in_a_long_batch(void **state)
     (void)state;
     /* File 30 was closed by the thread; its fsync at the flush fails. */
     stage_batch(d, LONG_BATCH, threads());
-    fsync_calls = 0;
+    atomic_store(&fsync_calls, 0);
     fail_at = 30;
     pps__deliver_io_set(&failing_io);
     assert_int_equal(pps_deliver_flush(d, count_outcomes, &o), PPS_EIO);

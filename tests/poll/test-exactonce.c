@@ -24,6 +24,7 @@
 
 #include <dirent.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -699,13 +700,14 @@ static void test_blind_deliverer_delivers_again(void **state)
 
 static int kill_target; /* the fsync call to die at (1 = first) */
 static int kill_before; /* 1: before it, 0: right after it */
-static int fsync_calls;
+/* Atomic: a long batch's fsyncs run on several threads (sync-many.c). */
+static atomic_int fsync_calls;
 
 static int killing_fsync(int fd)
 {
     int rc;
 
-    int call = ++fsync_calls;
+    int call = atomic_fetch_add(&fsync_calls, 1) + 1;
 
     if (call == kill_target && kill_before)
         raise(SIGKILL);
@@ -804,7 +806,7 @@ static int kill_sweep(int n, const pps__deliver_io *io, int *window)
                 pps_deliver *cd = new_maildir();
                 kill_target = target;
                 kill_before = before;
-                fsync_calls = 0;
+                atomic_store(&fsync_calls, 0);
                 pps__deliver_io_set(io);
                 fake_init(&cf, &ct);
                 for (i = 0; i < n; i++)
