@@ -1,5 +1,5 @@
 /*
- * libpps/deliver/lineconv.c - line ends and dot-stuffing, byte by byte.
+ * libpps/deliver/lineconv.c - line ends and dot-stuffing.
  *
  * The message arrives in chunks cut anywhere, also between the CR and
  * the LF of one line end, so every decision that needs the byte before
@@ -19,45 +19,62 @@ void pps__lineconv_init(pps__lineconv *c, unsigned int mode)
     c->bol = 1;
 }
 
+/* Both converters copy whole runs between the bytes that matter (CR
+ * for run_lf, LF for run_crlf), found with memchr: the output is the same
+ * as byte by byte, and each input byte is looked at a bounded number of
+ * times. */
 static size_t run_lf(pps__lineconv *c, char *out, const char *in, size_t len)
 {
-    size_t i, n = 0;
+    size_t i = 0, n = 0;
 
-    for (i = 0; i < len; i++) {
-        char ch = in[i];
+    while (i < len) {
+        const char *cr;
+        size_t run;
+
         if (c->held_cr) {
             c->held_cr = 0;
-            if (ch != '\n')
+            if (in[i] != '\n')
                 out[n++] = '\r'; /* a bare CR stays */
         }
-        if (ch == '\r') {
+        cr = memchr(in + i, '\r', len - i);
+        run = cr ? (size_t)(cr - (in + i)) : len - i;
+        memcpy(out + n, in + i, run);
+        n += run;
+        i += run;
+        if (cr) { /* held: the next byte says whether it ends a line */
             c->held_cr = 1;
-            continue;
+            i++;
         }
-        out[n++] = ch;
     }
     return n;
 }
 
 static size_t run_crlf(pps__lineconv *c, char *out, const char *in, size_t len)
 {
-    size_t i, n = 0;
+    size_t i = 0, n = 0;
 
-    for (i = 0; i < len; i++) {
-        char ch = in[i];
-        if (ch == '\n') {
+    while (i < len) {
+        const char *lf = memchr(in + i, '\n', len - i);
+        size_t run = lf ? (size_t)(lf - (in + i)) : len - i;
+
+        if (run > 0) { /* a piece of one line: only its first byte may be
+                        * at a line start */
+            if (c->bol && in[i] == '.' && (c->mode & PPS__LC_DOTSTUFF))
+                out[n++] = '.';
+            memcpy(out + n, in + i, run);
+            n += run;
+            c->prev_cr = in[i + run - 1] == '\r';
+            c->bol = 0;
+            i += run;
+        }
+        if (lf) {
             if (!c->prev_cr)
                 out[n++] = '\r';
             out[n++] = '\n';
             c->prev_cr = 0;
             c->bol = 1;
-            continue;
+            i++;
         }
-        if (c->bol && ch == '.' && (c->mode & PPS__LC_DOTSTUFF))
-            out[n++] = '.';
-        out[n++] = ch;
-        c->prev_cr = ch == '\r';
-        c->bol = 0;
     }
     return n;
 }

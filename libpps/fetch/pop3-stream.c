@@ -1,5 +1,5 @@
 /*
- * pop3-stream.c - the body of a RETR or TOP reply, byte by byte.
+ * pop3-stream.c - the body of a RETR or TOP reply, as it arrives.
  *
  * The body ends at a line holding a single "." (RFC 1939 3); a line that
  * starts with "." had one more put in front by the server, which we take
@@ -14,6 +14,10 @@
  * and a line ending in LF alone ends the body when it is "." too, so a
  * server that speaks LF throughout is understood.  A CR is only known to
  * be bare when the next byte arrives, hence the CR states.
+ *
+ * Inside a line, the bytes up to the next CR or LF change no state but
+ * the line length, so they go out as one copy (plain_run, emit_run):
+ * the byte-by-byte path is taken only at line starts and line ends.
  *
  * Nothing here allocates or grows: the output goes to the sink in pieces
  * of at most PPS__POP3_STREAM_OUT bytes.  After the sink said stop, the
@@ -71,6 +75,41 @@ static void emit(pps__pop3_stream *st, char c)
     }
 }
 
+/* emit() for each of p[0..n), which holds no CR and no LF. */
+static void emit_run(pps__pop3_stream *st, const char *p, size_t n)
+{
+    if (memchr(p, '\0', n))
+        st->flags |= PPS_MESSAGE_NUL;
+    st->line_len += n;
+    if (st->line_len > st->max_line)
+        st->flags |= PPS_MESSAGE_LONG_LINE;
+    while (n > 0) {
+        size_t room;
+
+        if (st->out_len == sizeof(st->out))
+            pps__pop3_stream_flush(st);
+        room = sizeof(st->out) - st->out_len;
+        if (room > n)
+            room = n;
+        memcpy(st->out + st->out_len, p, room);
+        st->out_len += room;
+        p += room;
+        n -= room;
+    }
+}
+
+/* How many bytes of p[0..n) come before the first CR or LF.  A plain
+ * loop, not memchr: memchr for LF would look past many CRs again and
+ * again (quadratic on a line of CRs). */
+static size_t plain_run(const char *p, size_t n)
+{
+    size_t k = 0;
+
+    while (k < n && p[k] != '\r' && p[k] != '\n')
+        k++;
+    return k;
+}
+
 static void emit_crlf(pps__pop3_stream *st)
 {
     emit(st, '\r');
@@ -99,56 +138,68 @@ static void in_line(pps__pop3_stream *st, char c)
     }
 }
 
+/* One byte, in whatever state. */
+static void step(pps__pop3_stream *st, char c)
+{
+    switch (st->state) {
+    case AT_LINE_START:
+        if (c == '.')
+            st->state = SAW_DOT;
+        else
+            in_line(st, c);
+        break;
+    case IN_LINE:
+        in_line(st, c);
+        break;
+    case SAW_CR:
+        if (c == '\n') {
+            emit_crlf(st);
+            st->state = AT_LINE_START;
+        } else {
+            emit_bare_cr(st);
+            in_line(st, c);
+        }
+        break;
+    case SAW_DOT:
+        /* The line began with '.': the terminator, or a stuffed dot
+         * that is dropped ("..x" -> ".x", ".x" -> "x"). */
+        if (c == '\r') {
+            st->state = SAW_DOT_CR;
+        } else if (c == '\n') {
+            st->state = DONE;
+        } else {
+            emit(st, c);
+            st->state = IN_LINE;
+        }
+        break;
+    case SAW_DOT_CR:
+        if (c == '\n') {
+            st->state = DONE;
+        } else {
+            /* ".\rx": dot dropped, the bare CR kept. */
+            emit_bare_cr(st);
+            in_line(st, c);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
 int pps__pop3_stream_feed(pps__pop3_stream *st, const char *in, size_t len,
                           size_t *used)
 {
-    size_t i;
+    size_t i = 0;
 
-    for (i = 0; i < len && st->state != DONE; i++) {
-        char c = in[i];
+    while (i < len && st->state != DONE) {
+        size_t run = st->state == IN_LINE ? plain_run(in + i, len - i) : 0;
 
-        switch (st->state) {
-        case AT_LINE_START:
-            if (c == '.')
-                st->state = SAW_DOT;
-            else
-                in_line(st, c);
-            break;
-        case IN_LINE:
-            in_line(st, c);
-            break;
-        case SAW_CR:
-            if (c == '\n') {
-                emit_crlf(st);
-                st->state = AT_LINE_START;
-            } else {
-                emit_bare_cr(st);
-                in_line(st, c);
-            }
-            break;
-        case SAW_DOT:
-            /* The line began with '.': the terminator, or a stuffed dot
-             * that is dropped ("..x" -> ".x", ".x" -> "x"). */
-            if (c == '\r') {
-                st->state = SAW_DOT_CR;
-            } else if (c == '\n') {
-                st->state = DONE;
-            } else {
-                emit(st, c);
-                st->state = IN_LINE;
-            }
-            break;
-        case SAW_DOT_CR:
-            if (c == '\n') {
-                st->state = DONE;
-            } else {
-                /* ".\rx": dot dropped, the bare CR kept. */
-                emit_bare_cr(st);
-                in_line(st, c);
-            }
-            break;
-        default:
-            break;
+        if (run > 0) {
+            emit_run(st, in + i, run);
+            i += run;
+        } else {
+            step(st, in[i]);
+            i++;
         }
     }
     *used = i;
