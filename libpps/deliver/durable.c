@@ -97,6 +97,7 @@ static int io_error(const char *what, const char *path, int e)
 void pps__durable_init(pps__durable *f)
 {
     f->fd = -1;
+    f->written = f->writeback_from = 0;
     f->tmp_path[0] = '\0';
 }
 
@@ -128,7 +129,17 @@ int pps__durable_write(pps__durable *f, const void *data, size_t len)
             return io_error("cannot write", f->tmp_path, n < 0 ? errno : EIO);
         p += n;
         len -= (size_t)n;
+        f->written += (unsigned long long)n;
     }
+#if defined(__linux__)
+    if (f->written - f->writeback_from >= PPS__DURABLE_WRITEBACK_STEP) {
+        /* A hint, as in pps__durable_start_writeback: no error to see. */
+        (void)sync_file_range(f->fd, (off_t)f->writeback_from,
+                              (off_t)(f->written - f->writeback_from),
+                              SYNC_FILE_RANGE_WRITE);
+        f->writeback_from = f->written;
+    }
+#endif
     return 0;
 }
 

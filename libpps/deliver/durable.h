@@ -39,8 +39,16 @@ int pps__maildir_unique_name_tagged(char *buf, size_t size, const char *tag);
 
 typedef struct pps__durable {
     int fd;
+    /* Bytes written, and where the write-back not yet started begins
+     * (pps__durable_write starts it every PPS__DURABLE_WRITEBACK_STEP). */
+    unsigned long long written, writeback_from;
     char tmp_path[PPS__PATH_MAX];
 } pps__durable;
+
+/* A long file's write-back is started after each this many bytes, so
+ * that its fsync at the end finds most of it on disk already, written
+ * while the rest was still arriving. */
+#define PPS__DURABLE_WRITEBACK_STEP (1024u * 1024u)
 
 /*
  * The one way libpps writes a file that must survive a crash:
