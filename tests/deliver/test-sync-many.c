@@ -68,21 +68,6 @@ static int watching_fsync(int fd)
 
 static const pps__deliver_io watching_io = {write, watching_fsync};
 
-/* The number of this process's threads (/proc/self/status). */
-static int threads(void)
-{
-    char line[128];
-    FILE *f = fopen("/proc/self/status", "r");
-    int n = -1;
-
-    assert_non_null(f);
-    while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "Threads: %d", &n) == 1)
-            break;
-    fclose(f);
-    return n;
-}
-
 static int setup(void **state)
 {
     int i;
@@ -145,7 +130,7 @@ static void test_long_batch_is_shared(void **state)
     /* Once before counting threads: a sanitizer's own helper thread
      * starts with the first thread the process creates. */
     pps__durable_sync_many(path_list, FILES, errs);
-    before = threads();
+    before = pps_test_count_threads();
     atomic_store(&calls, 0);
     seen_count = 0;
     memset(errs, 0x55, sizeof(errs));
@@ -156,7 +141,8 @@ static void test_long_batch_is_shared(void **state)
     assert_true(seen_count >= 2);
     assert_true(seen_count <= 8);
     assert_false(helper_took_signals);
-    assert_int_equal(threads(), before); /* the helpers are gone */
+    assert_int_equal(pps_test_count_threads(),
+                     before); /* the helpers are gone */
 }
 
 /* Failures stay with their files, whichever thread met them: an fsync

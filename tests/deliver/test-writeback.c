@@ -31,21 +31,6 @@
 /* More than the thread's ring of 32: handing over waits for room. */
 #define HANDED 100
 
-/* The threads of this process (/proc/self/status). */
-static int threads(void)
-{
-    char line[128];
-    FILE *f = fopen("/proc/self/status", "r");
-    int n = -1;
-
-    assert_non_null(f);
-    while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "Threads: %d", &n) == 1)
-            break;
-    fclose(f);
-    return n;
-}
-
 /* Names in alice's sub-folder `sub`. */
 static int files_in(const char *sub)
 {
@@ -96,13 +81,14 @@ static void test_drain_closes_every_handed_fd(void **state)
     (void)state;
     open_files(fds, HANDED);
     assert_int_equal(pps__writeback_start(&w), 0);
-    during = threads();
+    during = pps_test_count_threads();
     for (i = 0; i < HANDED; i++)
         pps__writeback_hand(w, fds[i]);
     pps__writeback_drain(w);
     assert_all_closed(fds, HANDED);
     pps__writeback_stop(w);
-    assert_int_equal(threads(), during - 1); /* the thread ended */
+    assert_int_equal(pps_test_count_threads(),
+                     during - 1); /* the thread ended */
     assert_int_equal(files_in(NULL), HANDED);
 }
 
@@ -135,7 +121,8 @@ static void stage_batch(pps_deliver *d, int n, int base)
         assert_int_equal(pps_deliver_write(d, MSG, strlen(MSG)), 0);
         assert_int_equal(pps_deliver_commit_staged(d), 0);
         staged++;
-        assert_int_equal(threads(), base + (staged >= THREAD_AFTER ? 1 : 0));
+        assert_int_equal(pps_test_count_threads(),
+                         base + (staged >= THREAD_AFTER ? 1 : 0));
     }
 }
 
@@ -162,14 +149,15 @@ static void count_outcomes(size_t index, const pps_deliver_status *st,
 static void test_thread_lives_within_a_long_batch(void **state)
 {
     pps_deliver *d = new_maildir(fixture_tmpl);
-    int base = threads(); /* 1, or more with a sanitizer's own thread */
+    int base =
+        pps_test_count_threads(); /* 1, or more with a sanitizer's own thread */
     outcomes o = {0};
 
     (void)state;
     stage_batch(d, LONG_BATCH, base);
     assert_int_equal(files_in("new"), 0);
     assert_int_equal(pps_deliver_flush(d, count_outcomes, &o), 0);
-    assert_int_equal(threads(), base);
+    assert_int_equal(pps_test_count_threads(), base);
     assert_int_equal(o.delivered, LONG_BATCH);
     assert_int_equal(files_in("new"), LONG_BATCH);
     assert_int_equal(files_in("tmp"), 0);
@@ -186,17 +174,17 @@ static void test_thread_lives_within_a_long_batch(void **state)
 static void test_discard_and_free_end_the_thread(void **state)
 {
     pps_deliver *d = new_maildir(fixture_tmpl);
-    int base = threads();
+    int base = pps_test_count_threads();
 
     (void)state;
     stage_batch(d, LONG_BATCH, base);
     pps_deliver_discard_staged(d);
-    assert_int_equal(threads(), base);
+    assert_int_equal(pps_test_count_threads(), base);
     assert_int_equal(files_in("new"), 0);
     assert_int_equal(files_in("tmp"), 0);
     stage_batch(d, LONG_BATCH, base);
     pps_deliver_free(d);
-    assert_int_equal(threads(), base);
+    assert_int_equal(pps_test_count_threads(), base);
     assert_int_equal(files_in("new"), 0);
     assert_int_equal(files_in("tmp"), 0);
 }
@@ -224,7 +212,7 @@ static void test_failed_fsync_in_a_long_batch(void **state)
 
     (void)state;
     /* File 30 was closed by the thread; its fsync at the flush fails. */
-    stage_batch(d, LONG_BATCH, threads());
+    stage_batch(d, LONG_BATCH, pps_test_count_threads());
     atomic_store(&fsync_calls, 0);
     fail_at = 30;
     pps__deliver_io_set(&failing_io);

@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 #include <dirent.h>
+#include <stdio.h>
 
 #include "pps/errors.h"
 
@@ -42,6 +43,22 @@ static inline int pps_test_count_fds(void)
     while ((e = readdir(d)))
         n += e->d_name[0] != '.';
     closedir(d);
+    return n;
+}
+
+/* Threads of this process (/proc/self/status; -1 when it is missing). */
+static inline int pps_test_count_threads(void)
+{
+    char line[128];
+    FILE *f = fopen("/proc/self/status", "r");
+    int n = -1;
+
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "Threads: %d", &n) == 1)
+            break;
+    fclose(f);
     return n;
 }
 
