@@ -16,6 +16,7 @@
 #ifndef PPS_MAILDIR_FIXTURE_H
 #define PPS_MAILDIR_FIXTURE_H
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -60,6 +61,25 @@ static void user_dir(char *buf, size_t size, const char *user, const char *sub)
 {
     snprintf(buf, size, "%s/local.test/%s/Maildir%s%s", fixture_root, user,
              sub ? "/" : "", sub ? sub : "");
+}
+
+/* The names in `user`'s sub-folder `sub` (dot names skipped); -1 when
+ * the folder cannot be opened. */
+static inline int names_in(const char *user, const char *sub)
+{
+    char dir[256];
+    struct dirent *e;
+    DIR *d;
+    int n = 0;
+
+    user_dir(dir, sizeof(dir), user, sub);
+    if (!(d = opendir(dir)))
+        return -1;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
 }
 
 /* A fresh tree under /tmp/PREFIX-XXXXXX with alice's and bob's Maildirs. */

@@ -10,7 +10,6 @@
 #define MAILDIR_FIXTURE_PREFIX "pps-group"
 #include "maildir-fixture.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -23,23 +22,6 @@
 
 #define MSG "Subject: hi\r\n\r\nbody\r\n"
 #define TAG "0123456789abcdef0123456789abcdef"
-
-static int count_in(const char *user, const char *sub)
-{
-    char dir[256];
-    DIR *d;
-    struct dirent *e;
-    int n = 0;
-
-    user_dir(dir, sizeof(dir), user, sub);
-    if (!(d = opendir(dir)))
-        return -1;
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n;
-}
 
 /* Stage one message for rcpts[0..n), tagged when tag is set; returns
  * commit_staged's result. */
@@ -101,10 +83,10 @@ static void test_nothing_visible_before_the_flush(void **state)
     assert_int_equal(pps_deliver_staged_count(d), 3);
 
     /* Staged: in tmp/ only, where no reader looks. */
-    assert_int_equal(count_in("alice", "new"), 0);
-    assert_int_equal(count_in("bob", "new"), 0);
-    assert_int_equal(count_in("alice", "tmp"), 2);
-    assert_int_equal(count_in("bob", "tmp"), 1);
+    assert_int_equal(names_in("alice", "new"), 0);
+    assert_int_equal(names_in("bob", "new"), 0);
+    assert_int_equal(names_in("alice", "tmp"), 2);
+    assert_int_equal(names_in("bob", "tmp"), 1);
     assert_true(pps_deliver_find(d, "alice@local.test", TAG) == 0);
 
     assert_int_equal(pps_deliver_flush(d, on_flushed, &s), 0);
@@ -121,10 +103,10 @@ static void test_nothing_visible_before_the_flush(void **state)
     st = pps_deliver_statuses(d, NULL);
     assert_int_equal(st[0].outcome, PPS_DELIVER_DELIVERED);
 
-    assert_int_equal(count_in("alice", "new"), 2);
-    assert_int_equal(count_in("bob", "new"), 2);
-    assert_int_equal(count_in("alice", "tmp"), 0);
-    assert_int_equal(count_in("bob", "tmp"), 0);
+    assert_int_equal(names_in("alice", "new"), 2);
+    assert_int_equal(names_in("bob", "new"), 2);
+    assert_int_equal(names_in("alice", "tmp"), 0);
+    assert_int_equal(names_in("bob", "tmp"), 0);
     assert_int_equal(pps_deliver_find(d, "alice@local.test", TAG), 1);
     assert_int_equal(pps_deliver_find(d, "bob@local.test", TAG), 1);
     assert_int_equal(pps_deliver_staged_count(d), 0);
@@ -173,8 +155,8 @@ static void test_one_fsync_per_file_and_folder(void **state)
     assert_int_equal(pps_deliver_flush(d, NULL, NULL), 0);
     pps__deliver_io_set(NULL);
     assert_int_equal(fsync_calls, 5); /* 3 files, alice's and bob's new/ */
-    assert_int_equal(count_in("alice", "new"), 3);
-    assert_int_equal(count_in("bob", "new"), 3);
+    assert_int_equal(names_in("alice", "new"), 3);
+    assert_int_equal(names_in("bob", "new"), 3);
     pps_deliver_free(d);
 }
 
@@ -209,20 +191,20 @@ static void test_each_failing_fsync_of_a_batch(void **state)
         pps__deliver_io_set(NULL);
         if (at <= 3) { /* one message's file: the other two delivered */
             assert_int_equal(err, PPS_EIO);
-            assert_int_equal(count_in("alice", "new"), 2);
-            assert_int_equal(count_in("bob", "new"), 2);
+            assert_int_equal(names_in("alice", "new"), 2);
+            assert_int_equal(names_in("bob", "new"), 2);
         } else if (at <= 5) { /* one folder: its three names removed */
             assert_int_equal(err, PPS_EIO);
-            assert_int_equal(count_in("alice", "new"), at == 5 ? 0 : 3);
-            assert_int_equal(count_in("bob", "new"), at == 4 ? 0 : 3);
+            assert_int_equal(names_in("alice", "new"), at == 5 ? 0 : 3);
+            assert_int_equal(names_in("bob", "new"), at == 4 ? 0 : 3);
         } else { /* no sixth fsync: all delivered */
             assert_int_equal(err, 0);
             assert_int_equal(fsync_calls, 5);
-            assert_int_equal(count_in("alice", "new"), 3);
-            assert_int_equal(count_in("bob", "new"), 3);
+            assert_int_equal(names_in("alice", "new"), 3);
+            assert_int_equal(names_in("bob", "new"), 3);
         }
-        assert_int_equal(count_in("alice", "tmp"), 0);
-        assert_int_equal(count_in("bob", "tmp"), 0);
+        assert_int_equal(names_in("alice", "tmp"), 0);
+        assert_int_equal(names_in("bob", "tmp"), 0);
         pps_deliver_free(d);
     }
 }
@@ -241,14 +223,14 @@ static void test_discard_leaves_nothing(void **state)
     st = pps_deliver_statuses(d, NULL);
     assert_int_equal(st[0].outcome, PPS_DELIVER_TEMPFAIL);
     assert_int_equal(st[0].code, PPS_EABORTED);
-    assert_int_equal(count_in("alice", "tmp"), 0);
+    assert_int_equal(names_in("alice", "tmp"), 0);
     assert_int_equal(pps_deliver_flush(d, NULL, NULL), 0);
 
     stage_three(d);
     pps_deliver_free(d);
-    assert_int_equal(count_in("alice", "tmp"), 0);
-    assert_int_equal(count_in("bob", "tmp"), 0);
-    assert_int_equal(count_in("alice", "new"), 0);
+    assert_int_equal(names_in("alice", "tmp"), 0);
+    assert_int_equal(names_in("bob", "tmp"), 0);
+    assert_int_equal(names_in("alice", "new"), 0);
 }
 
 /* A flush while a transaction is open is refused; the open one is not
@@ -263,9 +245,9 @@ static void test_flush_refused_while_open(void **state)
     assert_int_equal(pps_deliver_begin(d, "", alice, 1, NULL, 0), 0);
     assert_int_equal(pps_deliver_flush(d, NULL, NULL), PPS_EINVAL);
     assert_int_equal(pps_deliver_commit(d), 0); /* on its own */
-    assert_int_equal(count_in("alice", "new"), 1);
+    assert_int_equal(names_in("alice", "new"), 1);
     assert_int_equal(pps_deliver_flush(d, NULL, NULL), 0);
-    assert_int_equal(count_in("alice", "new"), 2);
+    assert_int_equal(names_in("alice", "new"), 2);
     pps_deliver_free(d);
 }
 

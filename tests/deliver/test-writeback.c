@@ -10,7 +10,6 @@
 #define MAILDIR_FIXTURE_PREFIX "pps-writeback"
 #include "maildir-fixture.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -30,24 +29,6 @@
 
 /* More than the thread's ring of 32: handing over waits for room. */
 #define HANDED 100
-
-/* Names in alice's sub-folder `sub`. */
-static int files_in(const char *sub)
-{
-    char dir[256];
-    struct dirent *e;
-    DIR *d;
-    int n = 0;
-
-    user_dir(dir, sizeof(dir), "alice", sub);
-    if (!(d = opendir(dir)))
-        return -1;
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n;
-}
 
 /* n written files in alice's folder, their descriptors in fds. */
 static void open_files(int *fds, int n)
@@ -89,7 +70,7 @@ static void test_drain_closes_every_handed_fd(void **state)
     pps__writeback_stop(w);
     assert_int_equal(pps_test_count_threads(),
                      during - 1); /* the thread ended */
-    assert_int_equal(files_in(NULL), HANDED);
+    assert_int_equal(names_in("alice", NULL), HANDED);
 }
 
 static void test_stop_closes_what_is_left(void **state)
@@ -155,19 +136,20 @@ static void test_thread_lives_within_a_long_batch(void **state)
 
     (void)state;
     stage_batch(d, LONG_BATCH, base);
-    assert_int_equal(files_in("new"), 0);
+    assert_int_equal(names_in("alice", "new"), 0);
     assert_int_equal(pps_deliver_flush(d, count_outcomes, &o), 0);
     assert_int_equal(pps_test_count_threads(), base);
     assert_int_equal(o.delivered, LONG_BATCH);
-    assert_int_equal(files_in("new"), LONG_BATCH);
-    assert_int_equal(files_in("tmp"), 0);
+    assert_int_equal(names_in("alice", "new"), LONG_BATCH);
+    assert_int_equal(names_in("alice", "tmp"), 0);
     /* The next batch starts its own; a short one none. */
     stage_batch(d, LONG_BATCH, base);
     assert_int_equal(pps_deliver_flush(d, NULL, NULL), 0);
     stage_batch(d, THREAD_AFTER - 1, base);
     assert_int_equal(pps_deliver_flush(d, NULL, NULL), 0);
-    assert_int_equal(files_in("new"), 2 * LONG_BATCH + THREAD_AFTER - 1);
-    assert_int_equal(files_in("tmp"), 0);
+    assert_int_equal(names_in("alice", "new"),
+                     2 * LONG_BATCH + THREAD_AFTER - 1);
+    assert_int_equal(names_in("alice", "tmp"), 0);
     pps_deliver_free(d);
 }
 
@@ -180,13 +162,13 @@ static void test_discard_and_free_end_the_thread(void **state)
     stage_batch(d, LONG_BATCH, base);
     pps_deliver_discard_staged(d);
     assert_int_equal(pps_test_count_threads(), base);
-    assert_int_equal(files_in("new"), 0);
-    assert_int_equal(files_in("tmp"), 0);
+    assert_int_equal(names_in("alice", "new"), 0);
+    assert_int_equal(names_in("alice", "tmp"), 0);
     stage_batch(d, LONG_BATCH, base);
     pps_deliver_free(d);
     assert_int_equal(pps_test_count_threads(), base);
-    assert_int_equal(files_in("new"), 0);
-    assert_int_equal(files_in("tmp"), 0);
+    assert_int_equal(names_in("alice", "new"), 0);
+    assert_int_equal(names_in("alice", "tmp"), 0);
 }
 
 /* The flush's fsync number fail_at (1 = the first file) fails.  Atomic:
@@ -222,8 +204,8 @@ static void test_failed_fsync_in_a_long_batch(void **state)
     assert_int_equal(o.delivered, LONG_BATCH - 1);
     assert_non_null(strstr(o.text, "cannot sync"));
     assert_non_null(strstr(o.text, "Input/output error"));
-    assert_int_equal(files_in("new"), LONG_BATCH - 1);
-    assert_int_equal(files_in("tmp"), 0);
+    assert_int_equal(names_in("alice", "new"), LONG_BATCH - 1);
+    assert_int_equal(names_in("alice", "tmp"), 0);
     pps_deliver_free(d);
 }
 
